@@ -1,0 +1,107 @@
+"""`python -m demo`: PortalWatch on its embedded default, watching a portal that fails on a schedule.
+
+Starts the flaky portal on 127.0.0.1:9001, a fresh SQLite database in var/, a few hundred cases
+whose deadlines fall in the next minutes, and the embedded service on http://127.0.0.1:8080/.
+It narrates what PortalWatch records as it happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from demo.cases import generate_cases, write_cases_csv
+from demo.portal import DEFAULT_CYCLE, DEFAULT_SCHEDULE, FlakyPortal
+from exemptions.cases import import_cases
+from exemptions.models import Grant
+from monitor import cli
+from monitor.db import transaction
+from monitor.models import Component, Outage
+from monitor.runtime import Runtime
+from monitor.settings import Settings
+from monitor.timefmt import local
+
+HERE = Path(__file__).resolve().parent
+DEMO_COMPONENTS = ["pr-portal", "representative-portal", "employer-portal", "sign-in"]
+
+
+def narrate(runtime: Runtime, stop: threading.Event) -> None:
+    zone = runtime.config.page.time_zone
+    told: set[tuple[int, str]] = set()
+    grants_told = 0
+    while not stop.wait(2):
+        with transaction(runtime.sessions) as session:
+            outages = session.execute(select(Outage, Component.name).join(Component)).all()
+            grants = session.scalar(select(func.count()).select_from(Grant)) or 0
+        for outage, name in outages:
+            if (outage.id, "open") not in told:
+                told.add((outage.id, "open"))
+                print(f"  ▲ OUTAGE #{outage.id} {name}: down since {local(outage.started_at, zone)}", flush=True)
+            if outage.ended_at and (outage.id, "end") not in told:
+                told.add((outage.id, "end"))
+                print(f"  ▼ RESOLVED #{outage.id} {name}: back at {local(outage.ended_at, zone)}", flush=True)
+        if grants != grants_told:
+            print(f"  ✓ {grants} case(s) granted an extension so far", flush=True)
+            grants_told = grants
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--portal-port", type=int, default=9001)
+    parser.add_argument("--cases", type=int, default=300)
+    args = parser.parse_args(argv)
+
+    Path("var").mkdir(exist_ok=True)
+    if "DATABASE_URL" not in os.environ:
+        for leftover in Path("var").glob("demo.db*"):
+            leftover.unlink()  # each demo tells its story from the beginning
+        os.environ["DATABASE_URL"] = "sqlite:///var/demo.db"
+    os.environ.setdefault("PORTALWATCH_OPS_TOKEN", "demo-token")
+    config_path = str(HERE / "portalwatch.yaml")
+    os.environ["PORTALWATCH_CONFIG"] = config_path
+
+    portal = FlakyPortal(port=args.portal_port, schedule=list(DEFAULT_SCHEDULE), cycle_seconds=DEFAULT_CYCLE).start()
+    runtime = cli.prepare(Settings.from_env())
+    cases = generate_cases(
+        args.cases,
+        start=datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30),
+        span=timedelta(minutes=4),
+        components=DEMO_COMPONENTS,
+    )
+    buffer = io.StringIO()
+    write_cases_csv(cases, buffer)
+    with transaction(runtime.sessions) as session:
+        imported = import_cases(session, buffer.getvalue(), source="demo cases")
+
+    print(
+        f"""
+PortalWatch demo
+  status page      http://127.0.0.1:{args.port}/
+  summary.json     http://127.0.0.1:{args.port}/api/v2/summary.json
+  ops API          curl -H 'Authorization: Bearer {os.environ["PORTALWATCH_OPS_TOKEN"]}' \\
+                        http://127.0.0.1:{args.port}/api/ops/outages
+  flaky portal     {portal.url}/  (the permanent residence portal fails ~20 s in, for 50 s; every 3 minutes)
+  cases            {len(imported)} with deadlines over the next 4 minutes, e.g. {imported[0].case_id}
+Watch the status page: a component goes to major outage, recovers, and cases get extensions.
+Ctrl-C stops.
+""",
+        flush=True,
+    )
+    stop = threading.Event()
+    threading.Thread(target=narrate, args=(runtime, stop), daemon=True).start()
+    started = time.monotonic()
+    try:
+        return cli.main(["serve", "--config", config_path, "--port", str(args.port)])
+    finally:
+        stop.set()
+        portal.stop()
+        runtime.close()
+        print(f"demo ran {time.monotonic() - started:.0f} s", flush=True)

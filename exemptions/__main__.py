@@ -1,0 +1,5 @@
+import sys
+
+from exemptions.cli import main
+
+sys.exit(main())

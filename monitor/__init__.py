@@ -1,0 +1,1 @@
+"""PortalWatch's service: status page, ops API, storage, outage detection, alerting, scheduling."""
