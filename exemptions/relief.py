@@ -16,7 +16,6 @@ from sqlalchemy import (
     CursorResult,
     and_,
     case,
-    distinct,
     literal,
     or_,
     select,
@@ -61,10 +60,10 @@ def grant_relief(session: Session, outage_id: int, *, now: datetime) -> ReliefRu
         Case.deadline >= window.start,
         Case.deadline <= window.end,
     )
-    zones = list(session.scalars(select(distinct(Case.time_zone)).where(affected)))
+    zones = list(session.scalars(select(Case.time_zone).where(affected).distinct()))
     granted_zones = list(
         session.scalars(
-            select(distinct(Case.time_zone)).where(Grant.outage_id == outage.id, Grant.case_id == Case.case_id)
+            select(Case.time_zone).where(Grant.outage_id == outage.id, Grant.case_id == Case.case_id).distinct()
         )
     )
     zones = sorted(set(zones) | set(granted_zones))

@@ -1,0 +1,187 @@
+"""Real parts for tests: a fresh PostgreSQL database, Redis, a Slack stand-in, the flaky portal.
+
+Nothing is skipped when a server is missing: a test that needs PostgreSQL or Redis fails loudly
+with what it tried to reach.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from demo.portal import FlakyPortal
+from monitor.config import Config, parse_config
+from monitor.db import transaction
+from monitor.migrate import migrate
+from monitor.registry import sync_config
+from monitor.runtime import Runtime
+from monitor.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("PORTALWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_TEST_URL = os.environ.get("PORTALWATCH_TEST_REDIS", "redis://127.0.0.1:6379/13")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL is required for this test and is not reachable at {PG_ADMIN_URL}: {exc}")
+    finally:
+        engine.dispose()
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A brand-new, empty database for one test, dropped afterwards."""
+    name = f"pw_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'portalwatch.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Run the test on both storage back ends the product supports."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(name)
+    return url
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is required for this test and is not reachable at {REDIS_TEST_URL}: {exc}")
+    client.flushdb()
+    yield REDIS_TEST_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def portal() -> Iterator[FlakyPortal]:
+    with FlakyPortal(slow_seconds=3.0) as running:
+        yield running
+
+
+def portal_config(portal: FlakyPortal, *, interval: str = "0.5s", grace_days: int = 7, extra: str = "") -> str:
+    return f"""
+page: {{name: Test portal status, url: "http://status.test/", time_zone: America/Toronto}}
+failure_threshold: 2
+recovery_threshold: 2
+relief: {{grace_days: {grace_days}, interval: 1s}}
+components:
+  - id: pr-portal
+    name: Permanent residence portal
+    probes:
+      - {{id: pr-home, type: http, url: "{portal.url_for("pr")}", interval: {interval}, timeout: 1s,
+         expect_status: [200], body_contains: "Sign in"}}
+  - id: employer-portal
+    name: Employer portal
+    probes:
+      - {{id: employer-home, type: http, url: "{portal.url_for("employer")}", interval: {interval}, timeout: 1s,
+         expect_status: [200], body_contains: "Sign in"}}
+{extra}"""
+
+
+def make_runtime(database_url: str, config: Config | str, **settings: Any) -> Runtime:
+    """A migrated database with the configuration registered, as `python -m monitor serve` prepares it."""
+    if isinstance(config, str):
+        config = parse_config(config, source="test.yaml")
+    runtime = Runtime.create(Settings(database_url=database_url, **settings), config)
+    migrate(runtime.engine)
+    with transaction(runtime.sessions) as session:
+        sync_config(session, runtime.config)
+    return runtime
+
+
+@dataclass
+class SlackStandIn:
+    """An HTTP server speaking enough of Slack's Web API to record what PortalWatch sends."""
+
+    url: str
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    failing: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def methods(self) -> list[str]:
+        with self.lock:
+            return [c["method"] for c in self.calls]
+
+    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 30) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if predicate(list(self.calls)):
+                    return
+            time.sleep(0.1)
+        raise AssertionError(f"Slack stand-in did not receive the expected calls; got {self.methods()}")
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    counter = iter(range(1, 1_000_000))
+    state: dict[str, SlackStandIn] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            stand_in = state["slack"]
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode()
+            body = json.loads(raw) if "json" in (self.headers.get("Content-Type") or "") else raw
+            method = self.path.rsplit("/", 1)[-1]
+            with stand_in.lock:
+                stand_in.calls.append({"method": method, "body": body, "auth": self.headers.get("Authorization")})
+            if stand_in.failing:
+                payload: dict[str, Any] = {"ok": False, "error": "service_unavailable"}
+            elif method == "chat.postMessage":
+                payload = {"ok": True, "channel": "C0OUTAGES", "ts": f"1700000000.{next(counter):06d}"}
+            else:
+                payload = {"ok": True, "channel": body.get("channel"), "ts": body.get("ts")}
+            data = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["slack"] = SlackStandIn(url=f"http://127.0.0.1:{server.server_address[1]}/api/")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state["slack"]
+    server.shutdown()
+    server.server_close()
