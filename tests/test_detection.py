@@ -119,9 +119,7 @@ def test_a_single_success_during_an_outage_does_not_close_it() -> None:
 
 
 def test_after_a_flap_the_outage_ends_at_the_first_success_of_the_streak_that_recovered() -> None:
-    streak = fold(
-        [(4, UP), (5, DOWN), (6, UP), (7, UP)], streak=down_streak(), recovery_threshold=2, first_id=10
-    )
+    streak = fold([(4, UP), (5, DOWN), (6, UP), (7, UP)], streak=down_streak(), recovery_threshold=2, first_id=10)
     assert not streak.down
     assert component_transition(at(1), [streak], now=at(7)) == CloseOutage(ended_at=at(6))
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from exemptions.cases import import_cases
@@ -43,8 +45,11 @@ def utc(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
 
 
-def runtime_for(database_url: str) -> Runtime:
-    return make_runtime(database_url, CONFIG)
+@pytest.fixture
+def runtime(database_url: str) -> Iterator[Runtime]:
+    """A migrated database (SQLite or PostgreSQL) with the two portal components registered."""
+    runtime = make_runtime(database_url, CONFIG)
+    yield runtime
 
 
 def add_outage(
@@ -102,31 +107,27 @@ def grant_count(runtime: Runtime) -> int:
 # --- who is covered -----------------------------------------------------------------------------
 
 
-def test_a_deadline_exactly_at_the_last_successful_check_still_gets_relief(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_a_deadline_exactly_at_the_last_successful_check_still_gets_relief(runtime: Runtime) -> None:
     outage_id = add_outage(runtime)
     add_cases(runtime, "AT-LAST-OK,pr-portal,2026-06-10T09:55:00-04:00,America/Toronto")
     run = relieve(runtime, outage_id, now=ENDED + timedelta(minutes=5))
-    assert run.granted == 1
     grant = grants(runtime)["AT-LAST-OK"]
     assert grant.original_deadline == LAST_OK
     assert grant.new_deadline == TORONTO_FINAL
     assert grant.status == "final"
     assert grant.outage_id == outage_id
-    runtime.close()
+    assert run.granted == 1
 
 
-def test_a_deadline_exactly_at_the_first_success_after_the_outage_still_gets_relief(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_a_deadline_exactly_at_the_first_success_after_the_outage_still_gets_relief(runtime: Runtime) -> None:
     outage_id = add_outage(runtime)
     add_cases(runtime, "AT-END,pr-portal,2026-06-10T14:30:00-04:00,America/Toronto")
-    assert relieve(runtime, outage_id, now=ENDED + timedelta(minutes=5)).granted == 1
+    run = relieve(runtime, outage_id, now=ENDED + timedelta(minutes=5))
     assert grants(runtime)["AT-END"].new_deadline == TORONTO_FINAL
-    runtime.close()
+    assert run.granted == 1
 
 
-def test_deadlines_one_second_outside_the_window_get_nothing(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_deadlines_one_second_outside_the_window_get_nothing(runtime: Runtime) -> None:
     outage_id = add_outage(runtime)
     add_cases(
         runtime,
@@ -134,22 +135,19 @@ def test_deadlines_one_second_outside_the_window_get_nothing(database_url: str) 
         "AFTER,pr-portal,2026-06-10T14:30:01-04:00,America/Toronto",
     )
     run = relieve(runtime, outage_id, now=ENDED + timedelta(minutes=5))
-    assert run.granted == 0
     assert grants(runtime) == {}
-    runtime.close()
+    assert run.granted == 0
 
 
-def test_a_case_on_another_component_gets_nothing(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_a_case_on_another_component_gets_nothing(runtime: Runtime) -> None:
     outage_id = add_outage(runtime)
     add_cases(runtime, "EMPLOYER,employer-portal,2026-06-10T12:00:00-04:00,America/Toronto")
-    assert relieve(runtime, outage_id, now=ENDED + timedelta(minutes=5)).granted == 0
+    run = relieve(runtime, outage_id, now=ENDED + timedelta(minutes=5))
     assert grants(runtime) == {}
-    runtime.close()
+    assert run.granted == 0
 
 
-def test_a_case_depending_on_two_components_is_relieved_by_an_outage_of_either(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_a_case_depending_on_two_components_is_relieved_by_an_outage_of_either(runtime: Runtime) -> None:
     outage_id = add_outage(runtime)
     add_cases(
         runtime,
@@ -157,14 +155,12 @@ def test_a_case_depending_on_two_components_is_relieved_by_an_outage_of_either(d
         "EMPLOYER-ONLY,employer-portal,2026-06-10T12:00:00-04:00,America/Toronto",
     )
     run = relieve(runtime, outage_id, now=ENDED + timedelta(minutes=5))
-    assert run.granted == 1
     assert set(grants(runtime)) == {"BOTH"}
     assert grants(runtime)["BOTH"].new_deadline == TORONTO_FINAL
-    runtime.close()
+    assert run.granted == 1
 
 
-def test_cases_in_different_zones_get_the_end_of_their_own_day(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_cases_in_different_zones_get_the_end_of_their_own_day(runtime: Runtime) -> None:
     # Ends 20:00 UTC: 16:00 EDT on 10 June in Toronto, 01:30 IST on 11 June in Kolkata,
     # 17:30 NDT on 10 June in St. John's.
     outage_id = add_outage(runtime, ended_at=utc(2026, 6, 10, 20, 0))
@@ -176,7 +172,6 @@ def test_cases_in_different_zones_get_the_end_of_their_own_day(database_url: str
         "UTC,pr-portal,2026-06-10T16:00:00+00:00,UTC",
     )
     run = relieve(runtime, outage_id, now=utc(2026, 6, 10, 20, 5))
-    assert run.granted == 4
     got = {case_id: g.new_deadline for case_id, g in grants(runtime).items()}
     assert got == {
         "TORONTO": utc(2026, 6, 18, 3, 59, 59),  # 17 June 23:59:59 EDT
@@ -184,20 +179,17 @@ def test_cases_in_different_zones_get_the_end_of_their_own_day(database_url: str
         "ST-JOHNS": utc(2026, 6, 18, 2, 29, 59),  # 17 June 23:59:59 NDT
         "UTC": utc(2026, 6, 17, 23, 59, 59),
     }
-    runtime.close()
+    assert run.granted == 4
 
 
-def test_the_grace_days_recorded_on_the_outage_are_used(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_the_grace_days_recorded_on_the_outage_are_used(runtime: Runtime) -> None:
     outage_id = add_outage(runtime, grace_days=0)
     add_cases(runtime, "SAME-DAY,pr-portal,2026-06-10T12:00:00-04:00,America/Toronto")
     relieve(runtime, outage_id, now=ENDED + timedelta(minutes=5))
     assert grants(runtime)["SAME-DAY"].new_deadline == utc(2026, 6, 11, 3, 59, 59)
-    runtime.close()
 
 
-def test_an_outage_across_the_dst_change_extends_to_local_end_of_day_in_standard_time(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_an_outage_across_the_dst_change_extends_to_local_end_of_day_in_standard_time(runtime: Runtime) -> None:
     outage_id = add_outage(
         runtime,
         last_ok_at=utc(2026, 10, 31, 13, 0),
@@ -207,14 +199,12 @@ def test_an_outage_across_the_dst_change_extends_to_local_end_of_day_in_standard
     add_cases(runtime, "HALLOWEEN,pr-portal,2026-10-31T10:00:00-04:00,America/Toronto")
     relieve(runtime, outage_id, now=utc(2026, 10, 31, 16, 5))
     assert grants(runtime)["HALLOWEEN"].new_deadline == utc(2026, 11, 8, 4, 59, 59)  # 7 Nov 23:59:59 EST
-    runtime.close()
 
 
 # --- exactly once -------------------------------------------------------------------------------
 
 
-def test_running_relief_twice_grants_nothing_the_second_time(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_running_relief_twice_grants_nothing_the_second_time(runtime: Runtime) -> None:
     outage_id = add_outage(runtime)
     add_cases(
         runtime,
@@ -226,32 +216,27 @@ def test_running_relief_twice_grants_nothing_the_second_time(database_url: str) 
     first = relieve(runtime, outage_id, now=now)
     before = grants(runtime)
     second = relieve(runtime, outage_id, now=now + timedelta(hours=1))
-    assert first.granted == 3
-    assert second.granted == 0
     assert grant_count(runtime) == 3
     after = grants(runtime)
     assert {k: (g.id, g.new_deadline, g.status) for k, g in after.items()} == {
         k: (g.id, g.new_deadline, g.status) for k, g in before.items()
     }
-    runtime.close()
+    assert (first.granted, second.granted) == (3, 0)
 
 
-def test_an_outage_with_no_affected_cases_grants_nothing(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_an_outage_with_no_affected_cases_grants_nothing(runtime: Runtime) -> None:
     outage_id = add_outage(runtime)
     run = relieve(runtime, outage_id, now=ENDED)
     assert run.granted == 0
     assert run.window.start == LAST_OK
     assert run.window.end == ENDED
     assert run.window.final
-    runtime.close()
 
 
 # --- while the outage is still open -------------------------------------------------------------
 
 
-def test_an_open_outage_gives_provisional_relief_to_deadlines_already_passed(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_an_open_outage_gives_provisional_relief_to_deadlines_already_passed(runtime: Runtime) -> None:
     outage_id = add_outage(runtime, ended_at=None)
     add_cases(
         runtime,
@@ -260,31 +245,28 @@ def test_an_open_outage_gives_provisional_relief_to_deadlines_already_passed(dat
     )
     now = utc(2026, 6, 10, 18, 0)  # 14:00 EDT
     run = relieve(runtime, outage_id, now=now)
-    assert run.granted == 1
     assert not run.window.final
     assert run.window.end == now
     got = grants(runtime)
     assert set(got) == {"PASSED"}
     assert got["PASSED"].status == "provisional"
     assert got["PASSED"].new_deadline == utc(2026, 6, 18, 3, 59, 59)  # 7 days after today, 23:59:59 EDT
-    runtime.close()
+    assert run.granted == 1
 
 
 def test_provisional_relief_moves_later_while_the_outage_goes_on_and_becomes_final_when_it_ends(
-    database_url: str,
+    runtime: Runtime,
 ) -> None:
-    runtime = runtime_for(database_url)
     outage_id = add_outage(runtime, ended_at=None)
     add_cases(
         runtime,
         "PASSED,pr-portal,2026-06-10T12:00:00-04:00,America/Toronto",
         "STILL-AHEAD,pr-portal,2026-06-11T08:00:00-04:00,America/Toronto",
     )
-    assert relieve(runtime, outage_id, now=utc(2026, 6, 10, 18, 0)).granted == 1
+    counts = [relieve(runtime, outage_id, now=utc(2026, 6, 10, 18, 0)).granted]
 
     # Next day, still down: the provisional extension follows "now"; the second case's deadline has passed too.
-    run = relieve(runtime, outage_id, now=utc(2026, 6, 11, 13, 0))
-    assert run.granted == 1
+    counts.append(relieve(runtime, outage_id, now=utc(2026, 6, 11, 13, 0)).granted)
     got = grants(runtime)
     assert {k: (g.status, g.new_deadline) for k, g in got.items()} == {
         "PASSED": ("provisional", utc(2026, 6, 19, 3, 59, 59)),
@@ -294,7 +276,7 @@ def test_provisional_relief_moves_later_while_the_outage_goes_on_and_becomes_fin
     # The portal came back on 12 June at 11:00 EDT.
     close_outage(runtime, outage_id, utc(2026, 6, 12, 15, 0))
     run = relieve(runtime, outage_id, now=utc(2026, 6, 12, 15, 5))
-    assert run.granted == 0
+    counts.append(run.granted)
     assert run.window.final
     got = grants(runtime)
     assert {k: (g.status, g.new_deadline) for k, g in got.items()} == {
@@ -303,25 +285,24 @@ def test_provisional_relief_moves_later_while_the_outage_goes_on_and_becomes_fin
     }
     assert got["PASSED"].original_deadline == utc(2026, 6, 10, 16, 0)
     assert grant_count(runtime) == 2
-    runtime.close()
+    assert counts == [1, 1, 0]
 
 
 def test_a_case_whose_deadline_falls_between_the_last_provisional_run_and_the_end_is_granted_final(
-    database_url: str,
+    runtime: Runtime,
 ) -> None:
-    runtime = runtime_for(database_url)
     outage_id = add_outage(runtime, ended_at=None)
     add_cases(runtime, "LATE,pr-portal,2026-06-10T14:00:00-04:00,America/Toronto")  # 18:00 UTC
-    assert relieve(runtime, outage_id, now=utc(2026, 6, 10, 17, 0)).granted == 0
+    early = relieve(runtime, outage_id, now=utc(2026, 6, 10, 17, 0))
+    assert grants(runtime) == {}
     close_outage(runtime, outage_id, ENDED)  # 18:30 UTC
-    assert relieve(runtime, outage_id, now=ENDED + timedelta(minutes=5)).granted == 1
+    final = relieve(runtime, outage_id, now=ENDED + timedelta(minutes=5))
     grant = grants(runtime)["LATE"]
     assert (grant.status, grant.new_deadline) == ("final", TORONTO_FINAL)
-    runtime.close()
+    assert (early.granted, final.granted) == (0, 1)
 
 
-def test_a_grant_is_never_shortened_when_the_outage_turns_out_to_have_ended_earlier(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_a_grant_is_never_shortened_when_the_outage_turns_out_to_have_ended_earlier(runtime: Runtime) -> None:
     outage_id = add_outage(runtime, ended_at=None)
     add_cases(runtime, "PASSED,pr-portal,2026-06-10T12:00:00-04:00,America/Toronto")
     # A provisional run just after midnight EDT on 11 June: 18 June 23:59:59 EDT.
@@ -335,14 +316,12 @@ def test_a_grant_is_never_shortened_when_the_outage_turns_out_to_have_ended_earl
     assert final.status == "final"
     assert final.new_deadline == utc(2026, 6, 19, 3, 59, 59)
     assert final.id == provisional.id
-    runtime.close()
 
 
 # --- at scale -----------------------------------------------------------------------------------
 
 
-def test_two_thousand_cases_are_relieved_in_one_run(database_url: str) -> None:
-    runtime = runtime_for(database_url)
+def test_two_thousand_cases_are_relieved_in_one_run(runtime: Runtime) -> None:
     outage_id = add_outage(runtime)
     zones = ["America/Toronto", "America/Vancouver", "Asia/Kolkata", "America/St_Johns", "Europe/Paris"]
     rows = []
@@ -356,12 +335,11 @@ def test_two_thousand_cases_are_relieved_in_one_run(database_url: str) -> None:
     add_cases(runtime, *rows)
 
     run = relieve(runtime, outage_id, now=ENDED + timedelta(minutes=5))
-    assert run.granted == 1500
     assert grant_count(runtime) == 1500
-    assert relieve(runtime, outage_id, now=ENDED + timedelta(minutes=10)).granted == 0
+    again = relieve(runtime, outage_id, now=ENDED + timedelta(minutes=10))
     assert grant_count(runtime) == 1500
     by_case = grants(runtime)
     assert by_case["CASE-00000"].new_deadline == TORONTO_FINAL
     assert by_case["CASE-00002"].new_deadline == utc(2026, 6, 18, 18, 29, 59)  # Kolkata
     assert "CASE-00003" not in by_case
-    runtime.close()
+    assert (run.granted, again.granted) == (1500, 0)
