@@ -84,18 +84,18 @@ class Scheduler:
                 key = (probe.probe_id, location)
                 if self._sent.get(key) == slot:
                     continue
-                self._sent[key] = slot
                 self.dispatch(
                     tasks.run_check,
                     (probe.probe_id, location, slot.isoformat()),
                     tasks.probe_queue(location),
                     probe.interval.total_seconds(),  # a check not started within its interval is stale
                 )
+                self._sent[key] = slot  # only once sent: a broker hiccup means the slot is tried again
                 sent += 1
         for periodic in self._periodic:
             if periodic.due(now):
-                periodic.last = now
                 self.dispatch(periodic.task, (), tasks.DEFAULT_QUEUE, None)
+                periodic.last = now
         return sent
 
     def run(self, stop: threading.Event, *, tick: float = 0.25) -> None:
