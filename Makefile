@@ -3,13 +3,19 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint services bench clean
+.PHONY: run test lint services system-deps bench clean
 
 run: $(VENV)/.installed
 	$(PY) -m demo
 
-test: $(VENV)/.installed services lint
+test: $(VENV)/.installed system-deps services lint
 	$(PY) -m pytest
+
+# Debian packages the tests need: chromium, to judge pages in a real browser.
+system-deps:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the page tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
