@@ -88,6 +88,8 @@ def grant_relief(session: Session, outage_id: int, *, now: datetime) -> ReliefRu
             candidates,
         )
         .on_conflict_do_nothing(index_elements=["case_id", "outage_id"])
+        # psycopg's cursor is closed right after an INSERT without RETURNING; keep the count we report.
+        .execution_options(preserve_rowcount=True)
     )
 
     grant_zone = select(Case.time_zone).where(Case.case_id == Grant.case_id).scalar_subquery()

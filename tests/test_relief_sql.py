@@ -50,6 +50,7 @@ def runtime(database_url: str) -> Iterator[Runtime]:
     """A migrated database (SQLite or PostgreSQL) with the two portal components registered."""
     runtime = make_runtime(database_url, CONFIG)
     yield runtime
+    runtime.close()
 
 
 def add_outage(
