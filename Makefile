@@ -20,7 +20,7 @@ system-deps:
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy probes monitor exemptions demo
+	$(VENV)/bin/mypy probes monitor exemptions demo bench tests
 
 services:
 	bash scripts/ensure-services.sh

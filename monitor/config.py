@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from probes.spec import Duration, ProbeSpec
 
@@ -80,20 +80,6 @@ class Config(BaseModel):
             raise ValueError("locations must be unique")
         return value
 
-    @model_validator(mode="after")
-    def _unique_ids(self) -> Config:
-        seen_components: set[str] = set()
-        seen_probes: set[str] = set()
-        for component in self.components:
-            if component.id in seen_components:
-                raise ValueError(f"component id {component.id!r} is declared twice")
-            seen_components.add(component.id)
-            for probe in component.probes:
-                if probe.id in seen_probes:
-                    raise ValueError(f"probe id {probe.id!r} is declared twice")
-                seen_probes.add(probe.id)
-        return self
-
     def failure_threshold_for(self, probe: ProbeSpec) -> int:
         return probe.failure_threshold or self.failure_threshold
 
@@ -136,13 +122,35 @@ def parse_config(text: str, *, source: str = "<config>") -> Config:
         raise ConfigError(source, [f"{source}:1: the file must be a mapping with at least `components`"])
     lines = _line_index(node)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
             loc = tuple(error["loc"])
             problems.append(f"{source}:{_line_for(lines, loc)}: {_key_path(loc)}: {_message(error)}")
         raise ConfigError(source, problems) from None
+    duplicates = [f"{source}:{_line_for(lines, loc)}: {_key_path(loc)}: {msg}" for loc, msg in _duplicate_ids(config)]
+    if duplicates:
+        raise ConfigError(source, duplicates)
+    return config
+
+
+def _duplicate_ids(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Ids must be unique across the file; each repeat is reported where it stands."""
+    components: dict[str, int] = {}
+    probes: dict[str, tuple[int, int]] = {}
+    for c, component in enumerate(config.components):
+        if component.id in components:
+            yield (
+                ("components", c, "id"),
+                f"component id {component.id!r} is already used by components[{components[component.id]}]",
+            )
+        components.setdefault(component.id, c)
+        for p, probe in enumerate(component.probes):
+            if probe.id in probes:
+                first = "components[{}].probes[{}]".format(*probes[probe.id])
+                yield ("components", c, "probes", p, "id"), f"probe id {probe.id!r} is already used by {first}"
+            probes.setdefault(probe.id, (c, p))
 
 
 def _message(error: Any) -> str:

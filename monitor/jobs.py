@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from exemptions.relief import ReliefRun, grant_relief
 from monitor.db import transaction
@@ -66,7 +66,8 @@ def outages_overlapping(runtime: Runtime, start: datetime, end: datetime) -> lis
             session.scalars(
                 select(Outage.id)
                 .where(
-                    Outage.started_at <= end,
+                    # The relief window opens at the last good check, before the first failure.
+                    func.coalesce(Outage.last_ok_at, Outage.started_at) <= end,
                     (Outage.ended_at.is_(None)) | (Outage.ended_at >= start),
                 )
                 .order_by(Outage.id)

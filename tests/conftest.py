@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import redis
@@ -161,7 +162,11 @@ def slack() -> Iterator[SlackStandIn]:
             stand_in = state["slack"]
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode()
-            body = json.loads(raw) if "json" in (self.headers.get("Content-Type") or "") else raw
+            # Slack's Web API takes JSON or form-encoded bodies; record either as a dict.
+            if "json" in (self.headers.get("Content-Type") or ""):
+                body: dict[str, Any] = json.loads(raw)
+            else:
+                body = {key: values[-1] for key, values in parse_qs(raw).items()}
             method = self.path.rsplit("/", 1)[-1]
             with stand_in.lock:
                 stand_in.calls.append({"method": method, "body": body, "auth": self.headers.get("Authorization")})

@@ -93,8 +93,9 @@ def test_failures_after_the_probe_is_down_do_not_move_the_start() -> None:
 # --- one probe: when it comes back ------------------------------------------------------------
 
 
-def down_streak(**thresholds: int) -> Streak:
-    return fold([(0, UP), (1, DOWN), (2, DOWN), (3, DOWN)], **thresholds)
+def down_streak() -> Streak:
+    """Down since minute 1 (three failures), last good check at minute 0."""
+    return fold([(0, UP), (1, DOWN), (2, DOWN), (3, DOWN)], failure_threshold=3)
 
 
 def test_m_consecutive_successes_close_the_outage_at_the_first_success_of_the_recovering_streak() -> None:

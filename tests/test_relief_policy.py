@@ -10,8 +10,8 @@ import pytest
 from exemptions.policy import ReliefWindow, extended_deadline, relief_window
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # --- extended_deadline: end of the local day, grace_days after the window end ------------------

@@ -41,8 +41,8 @@ ENDED = datetime(2026, 6, 10, 18, 30, tzinfo=UTC)
 TORONTO_FINAL = datetime(2026, 6, 18, 3, 59, 59, tzinfo=UTC)
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 @pytest.fixture
