@@ -34,6 +34,22 @@ PG_ADMIN_URL = os.environ.get("PORTALWATCH_TEST_PG", "postgresql+psycopg://postg
 REDIS_TEST_URL = os.environ.get("PORTALWATCH_TEST_REDIS", "redis://127.0.0.1:6379/13")
 ROOT = Path(__file__).resolve().parent.parent
 
+# Two components whose probes point at the discard port: for tests that record facts but never probe.
+OFFLINE_CONFIG = """
+page: {id: pw-test, name: Test portal status, url: "http://status.test/", time_zone: America/Toronto}
+relief: {grace_days: 7}
+components:
+  - id: pr-portal
+    name: Permanent residence portal
+    description: Applications for permanent residence
+    probes:
+      - {id: pr-home, type: http, url: "http://127.0.0.1:9/"}
+  - id: employer-portal
+    name: Employer portal
+    probes:
+      - {id: employer-home, type: http, url: "http://127.0.0.1:9/"}
+"""
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> str:

@@ -17,20 +17,9 @@ from exemptions.models import Case, CaseComponent, Grant
 from monitor.db import transaction
 from monitor.models import Outage
 from monitor.runtime import Runtime
-from tests.conftest import ROOT, make_runtime
+from tests.conftest import OFFLINE_CONFIG, ROOT, make_runtime
 
-CONFIG = """
-page: {name: Test portal status, url: "http://status.test/", time_zone: America/Toronto}
-components:
-  - id: pr-portal
-    name: Permanent residence portal
-    probes:
-      - {id: pr-home, type: http, url: "http://127.0.0.1:9/"}
-  - id: employer-portal
-    name: Employer portal
-    probes:
-      - {id: employer-home, type: http, url: "http://127.0.0.1:9/"}
-"""
+CONFIG = OFFLINE_CONFIG
 
 HEADER = "case_id,components,deadline,time_zone"
 BAD_DATE = "2026-13-45T10:00:00-05:00"

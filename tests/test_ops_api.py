@@ -14,21 +14,9 @@ from monitor.db import transaction
 from monitor.models import Outage
 from monitor.runtime import Runtime
 from monitor.web import create_app
-from tests.conftest import make_runtime
+from tests.conftest import OFFLINE_CONFIG, make_runtime
 
-CONFIG = """
-page: {id: pw-test, name: Test portal status, url: "http://status.test/", time_zone: America/Toronto}
-components:
-  - id: pr-portal
-    name: Permanent residence portal
-    description: Applications for permanent residence
-    probes:
-      - {id: pr-home, type: http, url: "http://127.0.0.1:9/"}
-  - id: employer-portal
-    name: Employer portal
-    probes:
-      - {id: employer-home, type: http, url: "http://127.0.0.1:9/"}
-"""
+CONFIG = OFFLINE_CONFIG
 
 TOKEN = "s3cret"
 NOW = datetime(2026, 11, 22, 14, 15, tzinfo=UTC)

@@ -14,21 +14,9 @@ from exemptions.relief import ReliefRun, grant_relief
 from monitor.db import transaction
 from monitor.models import Outage
 from monitor.runtime import Runtime
-from tests.conftest import make_runtime
+from tests.conftest import OFFLINE_CONFIG, make_runtime
 
-CONFIG = """
-page: {name: Test portal status, url: "http://status.test/", time_zone: America/Toronto}
-relief: {grace_days: 7}
-components:
-  - id: pr-portal
-    name: Permanent residence portal
-    probes:
-      - {id: pr-home, type: http, url: "http://127.0.0.1:9/"}
-  - id: employer-portal
-    name: Employer portal
-    probes:
-      - {id: employer-home, type: http, url: "http://127.0.0.1:9/"}
-"""
+CONFIG = OFFLINE_CONFIG
 
 HEADER = "case_id,components,deadline,time_zone\n"
 
