@@ -33,12 +33,7 @@ def import_cases_main(args: argparse.Namespace) -> int:
     except ImportRejected as rejected:
         print(rejected, file=sys.stderr)
         return 1
-    granted = 0
-    if rows:
-        for outage_id in jobs.outages_overlapping(
-            runtime, min(r.deadline for r in rows), max(r.deadline for r in rows)
-        ):
-            granted += jobs.relieve(runtime, outage_id).granted
+    granted = sum(jobs.relieve(runtime, o).granted for o in jobs.outages_touching(runtime, (r.deadline for r in rows)))
     print(f"imported {len(rows)} case(s) from {path}; {granted} new grant(s) from past outages")
     runtime.close()
     return 0

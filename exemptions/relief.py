@@ -19,6 +19,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -60,13 +61,15 @@ def grant_relief(session: Session, outage_id: int, *, now: datetime) -> ReliefRu
         Case.deadline >= window.start,
         Case.deadline <= window.end,
     )
-    zones = list(session.scalars(select(Case.time_zone).where(affected).distinct()))
-    granted_zones = list(
+    # Zones of the cases to grant now and of those granted earlier (whose deadline may still move).
+    zones = sorted(
         session.scalars(
-            select(Case.time_zone).where(Grant.outage_id == outage.id, Grant.case_id == Case.case_id).distinct()
+            union(
+                select(Case.time_zone).where(affected),
+                select(Case.time_zone).where(Grant.outage_id == outage.id, Grant.case_id == Case.case_id),
+            )
         )
     )
-    zones = sorted(set(zones) | set(granted_zones))
     if not zones:
         return ReliefRun(outage_id=outage.id, granted=0, window=window)
 

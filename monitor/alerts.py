@@ -64,10 +64,6 @@ class SlackNotifier:
             else None
         )
 
-    @property
-    def configured(self) -> bool:
-        return self.client is not None
-
     def publish(
         self, text: str, blocks: list[dict[str, Any]], *, channel: str | None, ts: str | None
     ) -> tuple[str, str] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -59,8 +60,12 @@ def open_outage_ids(runtime: Runtime) -> list[int]:
         return list(session.scalars(select(Outage.id).where(Outage.ended_at.is_(None)).order_by(Outage.id)))
 
 
-def outages_overlapping(runtime: Runtime, start: datetime, end: datetime) -> list[int]:
-    """Outages whose relief window may cover a deadline in [start, end]: for relief after a case import."""
+def outages_touching(runtime: Runtime, deadlines: Iterable[datetime]) -> list[int]:
+    """Outages whose relief window may cover one of these deadlines: relief owed to freshly imported cases."""
+    deadlines = list(deadlines)
+    if not deadlines:
+        return []
+    start, end = min(deadlines), max(deadlines)
     with transaction(runtime.sessions) as session:
         return list(
             session.scalars(

@@ -136,7 +136,6 @@ class Outage(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     component: Mapped[Component] = relationship()
-    first_check: Mapped[Check | None] = relationship()
 
 
 class OutageEvent(Base):

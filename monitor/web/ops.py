@@ -138,16 +138,12 @@ def import_cases_api() -> tuple[Response, int]:
                 ],
             }
         ), 422
-    outages: list[int] = []
-    if rows:
-        outages = jobs.outages_overlapping(
-            current_runtime(), min(r.deadline for r in rows), max(r.deadline for r in rows)
-        )
-        runtime = current_runtime()
-        for outage_id in outages:
-            # Cases imported after an outage still get the relief it earned them.
-            if runtime.settings.distributed:
-                tasks.relieve.apply_async((outage_id,), queue=tasks.DEFAULT_QUEUE)
-            else:
-                jobs.relieve(runtime, outage_id)
+    runtime = current_runtime()
+    outages = jobs.outages_touching(runtime, (r.deadline for r in rows))
+    for outage_id in outages:
+        # Cases imported after an outage still get the relief it earned them.
+        if runtime.settings.distributed:
+            tasks.relieve.apply_async((outage_id,), queue=tasks.DEFAULT_QUEUE)
+        else:
+            jobs.relieve(runtime, outage_id)
     return jsonify({"imported": len(rows), "relief_for_outages": outages}), 200
