@@ -302,3 +302,33 @@ def test_the_summary_shows_an_open_outage(client: FlaskClient, runtime: Runtime)
     [incident] = body["incidents"]
     assert incident["status"] == "investigating"
     assert incident["started_at"] == "2026-11-22T13:45:00+00:00"
+
+
+def test_cases_imported_after_an_outage_get_the_relief_it_earned(client: FlaskClient, runtime: Runtime) -> None:
+    # Down from 10:00 to 11:00 EST on 20 November; the last good check was at 09:59.
+    with transaction(runtime.sessions) as session:
+        outage = Outage(
+            component_id="pr-portal",
+            started_at=datetime(2026, 11, 20, 15, 0, tzinfo=UTC),
+            last_ok_at=datetime(2026, 11, 20, 14, 59, tzinfo=UTC),
+            ended_at=datetime(2026, 11, 20, 16, 0, tzinfo=UTC),
+            detected_at=datetime(2026, 11, 20, 15, 1, tzinfo=UTC),
+            grace_days=7,
+        )
+        session.add(outage)
+        session.flush()
+        outage_id = outage.id
+    csv = "\n".join(
+        [
+            HEADER,
+            "INSIDE,pr-portal,2026-11-20T10:30:00-05:00,America/Toronto",
+            "OUTSIDE,pr-portal,2026-11-21T10:30:00-05:00,America/Toronto",
+        ]
+    )
+    response = client.post("/api/ops/cases/import", data=csv, headers={**bearer(), "Content-Type": "text/csv"})
+    assert response.status_code == 200
+    assert response.get_json() == {"imported": 2, "relief_for_outages": [outage_id]}
+    [grant] = client.get("/api/ops/cases/INSIDE", headers=bearer()).get_json()["grants"]
+    assert grant["new_deadline"] == "2026-11-28T04:59:59+00:00"  # 27 November, 23:59:59 EST
+    assert grant["status"] == "final"
+    assert client.get("/api/ops/cases/OUTSIDE", headers=bearer()).get_json()["grants"] == []
