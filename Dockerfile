@@ -10,5 +10,9 @@ COPY demo demo
 COPY alembic.ini pyproject.toml ./
 RUN useradd --system portalwatch
 USER portalwatch
+# Inside the container the web listens on every interface; outside one the configuration's default is loopback.
+ENV PORTALWATCH_WEB_BIND=0.0.0.0:8080
 EXPOSE 8080
-CMD ["gunicorn", "--bind", "0.0.0.0:8080", "--workers", "4", "--access-logfile", "-", "monitor.wsgi:app"]
+# gevent workers, timeouts and limits: see monitor/web/gunicorn_conf.py. Given by path, not `python:`,
+# so the master does not import the app before the workers are patched.
+CMD ["gunicorn", "-c", "/app/monitor/web/gunicorn_conf.py", "monitor.wsgi:app"]

@@ -21,12 +21,14 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy probes monitor exemptions demo bench tests
+	$(VENV)/bin/lint-imports
 
 services:
 	bash scripts/ensure-services.sh
 
 bench: $(VENV)/.installed services
 	$(PY) -m bench.relief
+	$(PY) -m bench.imports
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

@@ -39,13 +39,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from exemptions.cases import CaseRow, store_cases
-from exemptions.models import Case, CaseComponent, Grant
 from exemptions.relief import grant_relief
 from monitor.config import parse_config
-from monitor.db import make_engine, make_sessionmaker, transaction
-from monitor.migrate import migrate
-from monitor.models import Outage
-from monitor.registry import sync_config
+from monitor.storage.engine import make_engine, make_sessionmaker, transaction, utcnow
+from monitor.storage.migrate import migrate
+from monitor.storage.models import Case, CaseComponent, Grant, Outage
+from monitor.usecases.configure import apply_config
 
 DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
@@ -232,7 +231,7 @@ def bench_one(backend: str, rows: list[CaseRow]) -> Result:
             sessions = make_sessionmaker(engine)
             migrate(engine)
             with transaction(sessions) as session:
-                sync_config(session, parse_config(CONFIG, source="bench-config.yaml"))
+                apply_config(session, parse_config(CONFIG, source="bench-config.yaml"), now=utcnow())
 
             progress(f"{label}: loading…")
             began = time.perf_counter()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from probes.spec import parse_duration
+from probes.duration import parse_duration
 
 # Where IRCC applicants and representatives actually are, so offsets (incl. half-hours) get exercised.
 TIME_ZONES: tuple[str, ...] = (

@@ -3,13 +3,17 @@
 Starts the flaky portal on 127.0.0.1:9001, a fresh SQLite database in var/, a few hundred cases
 whose deadlines fall in the next minutes, and the embedded service on http://127.0.0.1:8080/.
 It narrates what PortalWatch records as it happens.
+
+The demo only ever touches its own data: it ignores DATABASE_URL, REDIS_URL, the ops token and
+Slack settings from the environment, and listens on the loopback interface only, so running it
+on a machine configured for a real deployment cannot write demo cases into the real database,
+repoint real probes at the demo portal, or open the ops API with the demo's well-known token.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,17 +23,24 @@ from sqlalchemy import func, select
 
 from demo.cases import generate_cases, write_cases_csv
 from demo.portal import DEFAULT_CYCLE, DEFAULT_SCHEDULE, FlakyPortal
-from exemptions.cases import import_cases
-from exemptions.models import Grant
 from monitor import cli
-from monitor.db import transaction
-from monitor.models import Component, Outage
 from monitor.runtime import Runtime
 from monitor.settings import Settings
+from monitor.storage.engine import transaction
+from monitor.storage.models import Component, Grant, Outage
 from monitor.timefmt import local
+from monitor.usecases.cases import import_cases_text
 
 HERE = Path(__file__).resolve().parent
 DEMO_COMPONENTS = ["pr-portal", "representative-portal", "employer-portal", "sign-in"]
+
+
+DEMO_TOKEN = "demo-token"  # well known on purpose: the demo listens on 127.0.0.1 only
+
+
+def demo_settings(database: Path, config_path: str) -> Settings:
+    """Everything the demo runs with, spelled out: nothing comes from the environment."""
+    return Settings.explicit(database_url=f"sqlite:///{database}", config_path=config_path, ops_token=DEMO_TOKEN)
 
 
 def narrate(runtime: Runtime, stop: threading.Event) -> None:
@@ -59,17 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=300)
     args = parser.parse_args(argv)
 
-    Path("var").mkdir(exist_ok=True)
-    if "DATABASE_URL" not in os.environ:
-        for leftover in Path("var").glob("demo.db*"):
-            leftover.unlink()  # each demo tells its story from the beginning
-        os.environ["DATABASE_URL"] = "sqlite:///var/demo.db"
-    os.environ.setdefault("PORTALWATCH_OPS_TOKEN", "demo-token")
+    var = Path("var")
+    var.mkdir(exist_ok=True)
+    for leftover in var.glob("demo.db*"):
+        leftover.unlink()  # each demo tells its story from the beginning
     config_path = str(HERE / "portalwatch.yaml")
-    os.environ["PORTALWATCH_CONFIG"] = config_path
+    settings = demo_settings(var / "demo.db", config_path)
 
     portal = FlakyPortal(port=args.portal_port, schedule=list(DEFAULT_SCHEDULE), cycle_seconds=DEFAULT_CYCLE).start()
-    runtime = cli.prepare(Settings.from_env())
+    runtime = cli.prepare(settings)
     cases = generate_cases(
         args.cases,
         start=datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30),
@@ -78,15 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     buffer = io.StringIO()
     write_cases_csv(cases, buffer)
-    with transaction(runtime.sessions) as session:
-        imported = import_cases(session, buffer.getvalue(), source="demo cases")
+    imported = import_cases_text(runtime, buffer.getvalue(), source="demo cases").rows
 
     print(
         f"""
 PortalWatch demo
   status page      http://127.0.0.1:{args.port}/
   summary.json     http://127.0.0.1:{args.port}/api/v2/summary.json
-  ops API          curl -H 'Authorization: Bearer {os.environ["PORTALWATCH_OPS_TOKEN"]}' \\
+  ops API          curl -H 'Authorization: Bearer {DEMO_TOKEN}' \\
                         http://127.0.0.1:{args.port}/api/ops/outages
   flaky portal     {portal.url}/  (the permanent residence portal fails ~20 s in, for 50 s; every 3 minutes)
   cases            {len(imported)} with deadlines over the next 4 minutes, e.g. {imported[0].case_id}
@@ -99,7 +107,7 @@ Ctrl-C stops.
     threading.Thread(target=narrate, args=(runtime, stop), daemon=True).start()
     started = time.monotonic()
     try:
-        return cli.main(["serve", "--config", config_path, "--port", str(args.port)])
+        return cli.serve_runtime(runtime, "127.0.0.1", args.port)
     finally:
         stop.set()
         portal.stop()

@@ -6,36 +6,98 @@ import argparse
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
-from exemptions.cases import ImportRejected, import_cases
-from monitor import jobs
+from exemptions.cases import ImportRejected
 from monitor.config import ConfigError
-from monitor.db import transaction
 from monitor.settings import Settings
+
+
+class ProgressPrinter:
+    """Tells the person at the terminal how far a long import has got: on stderr, every 50,000 rows or second.
+
+    Quiet for a small file: the phases after reading are announced only once reading progress has been shown.
+    """
+
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        every_rows: int = 50_000,
+        every_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.out = out
+        self.every_rows = every_rows
+        self.every_seconds = every_seconds
+        self.clock = clock
+        self._shown_rows = 0
+        self._shown_at = clock()
+        self._shown_any = False
+
+    def __call__(self, phase: str, rows: int) -> None:
+        now = self.clock()
+        if phase == "reading":
+            if rows - self._shown_rows >= self.every_rows or (
+                rows > self._shown_rows and now - self._shown_at >= self.every_seconds
+            ):
+                self._show(f"read {rows:,} rows…", rows, now)
+            return
+        if not self._shown_any:
+            return
+        if phase == "checking":
+            self._show(f"read {rows:,} rows; checking for duplicate case ids…", rows, now)
+        elif phase == "merging":
+            self._show("storing the cases…", rows, now)
+        elif phase == "relief":
+            self._show("granting the relief past outages owe them…", rows, now)
+
+    def _show(self, text: str, rows: int, now: float) -> None:
+        print(text, file=self.out, flush=True)
+        self._shown_rows, self._shown_at, self._shown_any = rows, now, True
 
 
 def import_cases_main(args: argparse.Namespace) -> int:
     from monitor.cli import prepare
+    from monitor.storage.enums import ImportState
+    from monitor.usecases.imports import CHUNK_BYTES, create_job, run_import
 
     if args.config:
         os.environ["PORTALWATCH_CONFIG"] = args.config
-    runtime = prepare(Settings.from_env())
     path = Path(args.file)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        file = path.open("rb")
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    try:
-        with transaction(runtime.sessions) as session:
-            rows = import_cases(session, text, source=str(path))
-    except ImportRejected as rejected:
-        print(rejected, file=sys.stderr)
+    with file:
+        runtime = prepare(Settings.from_env())
+        try:
+            # The same path as a large upload to the API: the file goes to the database in chunks, then the job
+            # runs here, reading it back row by row; neither the file nor its rows are ever whole in memory.
+            try:
+                job_id = create_job(runtime, iter(lambda: file.read(CHUNK_BYTES), b""), source=str(path))
+            except OSError as exc:
+                print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+                return 2
+            # No retry: a person is waiting for the answer, and an import failing here must not be done later
+            # by a service's sweeper behind their back.
+            result = run_import(runtime, job_id, progress=ProgressPrinter(sys.stderr), retry=False)
+        finally:
+            runtime.close()
+    if result is None:
+        print(f"{path}: import job {job_id} was taken over by another process", file=sys.stderr)
+        return 2
+    if result.state == ImportState.REJECTED:
+        print(ImportRejected(str(path), result.errors, result.error_count), file=sys.stderr)
         return 1
-    granted = sum(jobs.relieve(runtime, o).granted for o in jobs.outages_touching(runtime, (r.deadline for r in rows)))
-    print(f"imported {len(rows)} case(s) from {path}; {granted} new grant(s) from past outages")
-    runtime.close()
+    if result.state != ImportState.SUCCEEDED:
+        print(f"{path}: the import could not run, nothing was imported: {result.message}", file=sys.stderr)
+        return 2
+    print(f"imported {result.imported} case(s) from {path}; {result.granted} new grant(s) from past outages")
     return 0
 
 

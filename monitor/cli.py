@@ -1,8 +1,9 @@
-"""`python -m monitor serve | worker | scheduler | migrate`."""
+"""`python -m monitor serve | worker | scheduler | migrate | outbox`: the composition root of every process."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -12,25 +13,37 @@ from types import FrameType
 
 from werkzeug.serving import make_server
 
-from monitor import tasks
 from monitor.config import ConfigError
-from monitor.db import transaction
-from monitor.migrate import migrate
-from monitor.registry import sync_config
 from monitor.runtime import Runtime
-from monitor.scheduler import InProcess, Scheduler, send_to_broker
+from monitor.scheduler.loop import Scheduler
 from monitor.settings import Settings
+from monitor.storage.engine import transaction
+from monitor.storage.migrate import migrate
+from monitor.tasks.celery import CeleryDispatch, make_celery
+from monitor.tasks.inprocess import InProcess
+from monitor.timefmt import iso
+from monitor.usecases import jobs
+from monitor.usecases.configure import apply_config
 from monitor.web import create_app
 
 log = logging.getLogger("portalwatch")
 
 
+class WeakSecret(Exception):
+    pass
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_env()
     if getattr(args, "config", None):
         os.environ["PORTALWATCH_CONFIG"] = args.config  # worker child processes read the same file
-        settings = Settings.from_env()
-    return settings
+    return Settings.from_env()
+
+
+def check_secrets(settings: Settings) -> None:
+    """Refuse to run a real service behind a placeholder or short ops token."""
+    problem = settings.ops_token_problem()
+    if problem is not None:
+        raise WeakSecret(problem)
 
 
 def prepare(settings: Settings) -> Runtime:
@@ -38,7 +51,9 @@ def prepare(settings: Settings) -> Runtime:
     runtime = Runtime.create(settings)
     migrate(runtime.engine)
     with transaction(runtime.sessions) as session:
-        sync_config(session, runtime.config)
+        # Outages the new configuration closed get their events here; the outbox sweeper of the
+        # running service delivers them (relief made final, Slack updated).
+        apply_config(session, runtime.config, now=runtime.clock())
     return runtime
 
 
@@ -55,26 +70,26 @@ def _stop_on_signals(stop: threading.Event, on_stop: list[object]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    runtime = prepare(settings)
-    tasks.configure(settings)
-    tasks.use_runtime(runtime)
+def serve_runtime(runtime: Runtime, host: str, port: int) -> int:
+    """Serve the web app; in embedded mode also run the scheduler and the jobs in this process."""
+    settings = runtime.settings
     stop = threading.Event()
-    server = make_server(args.host, args.port, create_app(runtime), threaded=True)
     runner: InProcess | None = None
-    # One line per task is noise when tasks run in-process every few seconds; outcomes are logged by the jobs.
-    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     if settings.distributed:
+        runtime.dispatch = CeleryDispatch(make_celery(settings))
         log.info("REDIS_URL is set: serving the web app only; run `worker` and `scheduler` for checks")
     else:
-        runner = InProcess()
+        runner = InProcess(runtime)
+        runtime.dispatch = runner
+        # Embedded mode has one scheduler, in this process, and no Redis: it leads without a lock, and
+        # starts after the latest slot the database holds (the wall clock may have been set back since).
         scheduler = Scheduler(runtime, runner)
         threading.Thread(target=scheduler.run, args=(stop,), name="portalwatch-scheduler", daemon=True).start()
+    server = make_server(host, port, create_app(runtime), threaded=True)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     _stop_on_signals(stop, [server.shutdown])
     mode = "distributed" if settings.distributed else "embedded"
-    log.info("PortalWatch (%s mode) serving http://%s:%s/", mode, args.host, server.port)
+    log.info("PortalWatch (%s mode) serving http://%s:%s/", mode, host, server.port)
     server.serve_forever()
     if runner is not None:
         runner.shutdown()
@@ -82,16 +97,35 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def scheduler_main(args: argparse.Namespace) -> int:
+def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    if not settings.distributed:
+    check_secrets(settings)
+    return serve_runtime(prepare(settings), args.host, args.port)
+
+
+def scheduler_main(args: argparse.Namespace) -> int:
+    from monitor.scheduler.leader import RedisLeadership
+
+    settings = _settings(args)
+    redis_url = settings.redis
+    if redis_url is None:
         print("scheduler: REDIS_URL is not set; in embedded mode `serve` runs the scheduler itself", file=sys.stderr)
         return 2
     runtime = prepare(settings)
+    dispatch = CeleryDispatch(make_celery(settings))
+    runtime.dispatch = dispatch
     stop = threading.Event()
     _stop_on_signals(stop, [])
-    log.info("scheduler sending checks for locations %s", ", ".join(runtime.config.locations))
-    Scheduler(runtime, send_to_broker).run(stop)
+    # Any number of these may run (a rolling deploy, a replica): only the holder of the Redis lock
+    # sends; the others stand by and take over within the lock's TTL if it dies.
+    leadership = RedisLeadership.from_url(redis_url)
+    log.info(
+        "scheduler for locations %s; sends only while it holds the lock %s",
+        ", ".join(runtime.config.locations),
+        leadership.lock_name,
+    )
+    Scheduler(runtime, dispatch, leadership=leadership).run(stop)  # gives the lock up when stopped
+    leadership.client.close()
     runtime.close()
     return 0
 
@@ -105,14 +139,14 @@ def worker_main(args: argparse.Namespace) -> int:
     migrate(runtime.engine)
     runtime.close()
     locations = args.locations.split(",") if args.locations else [settings.location]
-    queues = [tasks.probe_queue(loc) for loc in locations]
+    queues = [jobs.probe_queue(loc) for loc in locations]
     if not args.probes_only:
-        queues.append(tasks.DEFAULT_QUEUE)
+        queues.append(jobs.DEFAULT_QUEUE)
     argv = ["worker", "--loglevel", args.loglevel, "-Q", ",".join(queues), "--concurrency", str(args.concurrency)]
     argv += ["--hostname", f"portalwatch-{'-'.join(locations)}@%h", "--without-gossip", "--without-mingle"]
     if args.pool:
         argv += ["--pool", args.pool]
-    tasks.app.worker_main(argv)
+    make_celery(settings).worker_main(argv)
     return 0
 
 
@@ -120,6 +154,39 @@ def migrate_main(args: argparse.Namespace) -> int:
     runtime = prepare(_settings(args))
     runtime.close()
     print("database is at the latest schema; configuration registered")
+    return 0
+
+
+def outbox_main(args: argparse.Namespace) -> int:
+    """Print the delivery backlog: what each consumer still owes and what keeps failing."""
+    from monitor.outbox.store import backlog, failing_deliveries
+
+    runtime = prepare(_settings(args))
+    with transaction(runtime.sessions) as session:
+        report = {
+            "consumers": [
+                {
+                    "consumer": b.consumer.value,
+                    "pending": b.pending,
+                    "failing": b.failing,
+                    "oldest_pending_at": iso(b.oldest_pending_at),
+                }
+                for b in backlog(session)
+            ],
+            "failing": [
+                {
+                    "delivery_id": d.id,
+                    "consumer": d.consumer.value,
+                    "subject": d.subject,
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                    "next_attempt_at": iso(d.available_at),
+                }
+                for d in failing_deliveries(session)
+            ],
+        }
+    runtime.close()
+    print(json.dumps(report, indent=2))
     return 0
 
 
@@ -151,10 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config")
     p.set_defaults(func=migrate_main)
 
+    p = sub.add_parser("outbox", help="show the outbox backlog: pending and failing deliveries per consumer")
+    p.add_argument("--config")
+    p.set_defaults(func=outbox_main)
+
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
         return result
     except ConfigError as exc:
+        print(f"PortalWatch will not start: {exc}", file=sys.stderr)
+        return 2
+    except WeakSecret as exc:
         print(f"PortalWatch will not start: {exc}", file=sys.stderr)
         return 2

@@ -1,44 +1,111 @@
-"""Process settings from the environment, with defaults that make the embedded mode just work."""
+"""Process settings from the environment, with defaults that make the embedded mode just work.
+
+Secrets (the ops token, Slack's token, passwords inside DATABASE_URL or REDIS_URL) are SecretStr:
+a repr, a log line or a traceback of Settings never shows them.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///portalwatch.db"
+MIN_OPS_TOKEN_LENGTH = 24
+# Values people paste from examples; a service that accepts them is open to anyone who read the README.
+_PLACEHOLDER_TOKENS = frozenset({"change-me", "changeme", "demo-token", "secret", "token", "password", "ops-token"})
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
-    redis_url: str | None = None  # set: distributed mode with Celery on Redis; unset: embedded mode
-    config_path: str = "portalwatch.yaml"
-    ops_token: str | None = None
-    location: str = "local"  # the probe location this process runs checks for (its Celery queue)
-    slack_token: str | None = None
-    slack_channel: str | None = None
-    slack_api_url: str | None = None  # only to point slack-sdk at another Slack-compatible endpoint
+_DEFAULTS = {"database_url": DEFAULT_DATABASE_URL, "config_path": "portalwatch.yaml", "location": "local"}
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    database_url: SecretStr = Field(
+        SecretStr(DEFAULT_DATABASE_URL), validation_alias=_env("DATABASE_URL", "database_url")
+    )
+    # set: distributed mode with Celery on Redis; unset: embedded mode
+    redis_url: SecretStr | None = Field(None, validation_alias=_env("REDIS_URL", "redis_url"))
+    config_path: str = Field("portalwatch.yaml", validation_alias=_env("PORTALWATCH_CONFIG", "config_path"))
+    ops_token: SecretStr | None = Field(None, validation_alias=_env("PORTALWATCH_OPS_TOKEN", "ops_token"))
+    # the probe location this process runs checks for (its Celery queue)
+    location: str = Field("local", validation_alias=_env("PORTALWATCH_LOCATION", "location"))
+    slack_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN", "slack_token"))
+    slack_channel: str | None = Field(None, validation_alias=_env("SLACK_CHANNEL", "slack_channel"))
+    # only to point slack-sdk at another Slack-compatible endpoint
+    slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL", "slack_api_url"))
+    slack_timeout: float = Field(10.0, gt=0, le=120, validation_alias=_env("SLACK_TIMEOUT", "slack_timeout"))
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        # An exported-but-empty variable (`DATABASE_URL=`) means "not set", as it always has.
+        if isinstance(value, str):
+            value = value.strip() or None
+        if value is None and info.field_name in _DEFAULTS:
+            return _DEFAULTS[info.field_name]
+        return value
 
     @property
     def distributed(self) -> bool:
         return self.redis_url is not None
 
+    @property
+    def database(self) -> str:
+        return self.database_url.get_secret_value()
+
+    @property
+    def redis(self) -> str | None:
+        return None if self.redis_url is None else self.redis_url.get_secret_value()
+
+    @property
+    def token(self) -> str | None:
+        return None if self.ops_token is None else self.ops_token.get_secret_value()
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+        """From this process's environment, or from `env` alone when given."""
+        if env is None:
+            return cls()
+        return _Explicit.model_validate(dict(env))
 
-        def get(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            return value or None
+    @classmethod
+    def explicit(cls, **values: object) -> Settings:
+        """Exactly these values and the defaults; the environment is not read (the demo, tests)."""
+        return _Explicit(**values)  # type: ignore[arg-type]
 
-        return cls(
-            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            redis_url=get("REDIS_URL"),
-            config_path=get("PORTALWATCH_CONFIG") or "portalwatch.yaml",
-            ops_token=get("PORTALWATCH_OPS_TOKEN"),
-            location=get("PORTALWATCH_LOCATION") or "local",
-            slack_token=get("SLACK_BOT_TOKEN"),
-            slack_channel=get("SLACK_CHANNEL"),
-            slack_api_url=get("SLACK_API_URL"),
-        )
+    def ops_token_problem(self) -> str | None:
+        """Why the ops token must not guard a real service, or None. Unset is fine: the ops API stays closed."""
+        token = self.token
+        if token is None:
+            return None
+        if token.lower() in _PLACEHOLDER_TOKENS:
+            return (
+                "PORTALWATCH_OPS_TOKEN is a placeholder from an example; set a random secret"
+                " (e.g. `openssl rand -hex 32`)"
+            )
+        if len(token) < MIN_OPS_TOKEN_LENGTH:
+            return (
+                f"PORTALWATCH_OPS_TOKEN is {len(token)} characters; use at least {MIN_OPS_TOKEN_LENGTH} random"
+                " characters (e.g. `openssl rand -hex 32`)"
+            )
+        return None
+
+
+class _Explicit(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)

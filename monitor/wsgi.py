@@ -1,7 +1,20 @@
-"""Entry point for a WSGI server in distributed mode: `gunicorn monitor.wsgi:app`."""
+"""Entry point for a WSGI server in distributed mode: `gunicorn -c /app/monitor/web/gunicorn_conf.py monitor.wsgi:app`.
 
+Pass the gunicorn configuration by path (see gunicorn_conf.py for why never `python:` or --preload).
+"""
+
+import logging
+
+from monitor.cli import check_secrets
 from monitor.runtime import Runtime
 from monitor.settings import Settings
+from monitor.tasks.celery import CeleryDispatch, make_celery
 from monitor.web import create_app
 
-app = create_app(Runtime.create(Settings.from_env()))
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+_settings = Settings.from_env()
+check_secrets(_settings)  # a placeholder token must not guard a real service: refuse to load
+_runtime = Runtime.create(_settings)
+if _settings.distributed:
+    _runtime.dispatch = CeleryDispatch(make_celery(_settings))
+app = create_app(_runtime)

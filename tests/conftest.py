@@ -24,11 +24,11 @@ from sqlalchemy.engine import make_url
 
 from demo.portal import FlakyPortal
 from monitor.config import Config, parse_config
-from monitor.db import transaction
-from monitor.migrate import migrate
-from monitor.registry import sync_config
 from monitor.runtime import Runtime
 from monitor.settings import Settings
+from monitor.storage.engine import transaction, utcnow
+from monitor.storage.migrate import migrate
+from monitor.usecases.configure import apply_config
 
 PG_ADMIN_URL = os.environ.get("PORTALWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("PORTALWATCH_TEST_REDIS", "redis://127.0.0.1:6379/13")
@@ -133,25 +133,40 @@ def make_runtime(database_url: str, config: Config | str, **settings: Any) -> Ru
     """A migrated database with the configuration registered, as `python -m monitor serve` prepares it."""
     if isinstance(config, str):
         config = parse_config(config, source="test.yaml")
-    runtime = Runtime.create(Settings(database_url=database_url, **settings), config)
+    runtime = Runtime.create(Settings.explicit(database_url=database_url, **settings), config)
     migrate(runtime.engine)
     with transaction(runtime.sessions) as session:
-        sync_config(session, runtime.config)
+        apply_config(session, runtime.config, now=utcnow())
     return runtime
 
 
 @dataclass
 class SlackStandIn:
-    """An HTTP server speaking enough of Slack's Web API to record what PortalWatch sends."""
+    """An HTTP server speaking enough of Slack's Web API to record what PortalWatch sends.
+
+    It keeps the messages it was sent (with their metadata, for conversations.history), and can
+    misbehave: `failing` answers every call with a transient error, `error` with the named Slack
+    error, `hold` makes calls wait until released, `lose_answers_for` stores a post and then answers
+    only after that many seconds (after the client gave up), as a post whose answer was lost.
+    """
 
     url: str
     calls: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
     failing: bool = False
+    error: str | None = None
+    lose_answers_for: float = 0.0
+    hold: threading.Event | None = None
+    holding: threading.Event = field(default_factory=threading.Event)  # set while a call is held
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def methods(self) -> list[str]:
         with self.lock:
             return [c["method"] for c in self.calls]
+
+    def posts(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.messages)
 
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 30) -> None:
         import time
@@ -167,6 +182,8 @@ class SlackStandIn:
 
 @pytest.fixture
 def slack() -> Iterator[SlackStandIn]:
+    import time
+
     counter = iter(range(1, 1_000_000))
     state: dict[str, SlackStandIn] = {}
 
@@ -174,8 +191,11 @@ def slack() -> Iterator[SlackStandIn]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
+        def do_GET(self) -> None:
+            method, _, query = self.path.rsplit("/", 1)[-1].partition("?")
+            self._handle(method, {key: values[-1] for key, values in parse_qs(query).items()})
+
         def do_POST(self) -> None:
-            stand_in = state["slack"]
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode()
             # Slack's Web API takes JSON or form-encoded bodies; record either as a dict.
@@ -183,26 +203,62 @@ def slack() -> Iterator[SlackStandIn]:
                 body: dict[str, Any] = json.loads(raw)
             else:
                 body = {key: values[-1] for key, values in parse_qs(raw).items()}
-            method = self.path.rsplit("/", 1)[-1]
+            method, _, query = self.path.rsplit("/", 1)[-1].partition("?")
+            body.update({key: values[-1] for key, values in parse_qs(query).items()})
+            self._handle(method, body)
+
+        def _handle(self, method: str, body: dict[str, Any]) -> None:
+            stand_in = state["slack"]
             with stand_in.lock:
                 stand_in.calls.append({"method": method, "body": body, "auth": self.headers.get("Authorization")})
+            if stand_in.hold is not None:
+                stand_in.holding.set()
+                stand_in.hold.wait(30)
+            delay = 0.0
             if stand_in.failing:
                 payload: dict[str, Any] = {"ok": False, "error": "service_unavailable"}
+            elif stand_in.error:
+                payload = {"ok": False, "error": stand_in.error}
             elif method == "chat.postMessage":
-                payload = {"ok": True, "channel": "C0OUTAGES", "ts": f"1700000000.{next(counter):06d}"}
+                ts = f"1700000000.{next(counter):06d}"
+                with stand_in.lock:
+                    stand_in.messages.append(
+                        {"ts": ts, "channel": "C0OUTAGES", "text": body.get("text"), "metadata": body.get("metadata")}
+                    )
+                payload = {"ok": True, "channel": "C0OUTAGES", "ts": ts}
+                delay = stand_in.lose_answers_for
+            elif method == "conversations.history":
+                with stand_in.lock:
+                    found = [dict(m) for m in reversed(stand_in.messages)]
+                if str(body.get("include_all_metadata")).lower() not in ("1", "true"):
+                    for message in found:
+                        message.pop("metadata", None)
+                payload = {"ok": True, "messages": found, "has_more": False}
             else:
+                with stand_in.lock:
+                    for message in stand_in.messages:
+                        if message["ts"] == body.get("ts"):
+                            message["text"] = body.get("text")
                 payload = {"ok": True, "channel": body.get("channel"), "ts": body.get("ts")}
+            if delay:
+                time.sleep(delay)
             data = json.dumps(payload).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:
+                pass  # the client gave up waiting: that is the point of lose_answers_for
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     state["slack"] = SlackStandIn(url=f"http://127.0.0.1:{server.server_address[1]}/api/")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield state["slack"]
+    if state["slack"].hold is not None:
+        state["slack"].hold.set()
     server.shutdown()
     server.server_close()

@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import hmac
+import logging
+import re
+from collections.abc import Iterator
+from itertools import chain
+from typing import IO, Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy import func, select
 
-from exemptions.cases import ImportRejected, import_cases
-from exemptions.models import Case, Grant
-from monitor.models import Check, Component, Outage
+from exemptions.cases import ImportRejected
+from monitor.outbox.store import backlog, failing_deliveries
+from monitor.storage.enums import ImportState
+from monitor.storage.models import Case, Check, Component, Grant, Outage
 from monitor.timefmt import iso
-from monitor.web import current_runtime, db
+from monitor.usecases import imports, jobs
+from monitor.usecases.cases import import_cases_text
+from monitor.usecases.imports import ImportJobView, row_error_json
+from monitor.web.context import current_runtime, db
+from monitor.web.errors import error_response
+
+log = logging.getLogger(__name__)
 
 ops = Blueprint("ops", __name__)
+
+MAX_CASE_ID = 64
 
 
 @ops.before_request
 def _require_token() -> Response | None:
-    expected = current_runtime().settings.ops_token
+    expected = current_runtime().settings.token
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
     if expected and scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode()):
@@ -30,6 +44,21 @@ def _require_token() -> Response | None:
     response.status_code = 401
     response.headers["WWW-Authenticate"] = 'Bearer realm="portalwatch-ops"'
     return response
+
+
+def _check_json(check: Check | None) -> dict[str, Any] | None:
+    if check is None:
+        return None
+    return {
+        "id": check.id,
+        "probe_id": check.probe_id,
+        "location": check.location,
+        "started_at": iso(check.started_at),
+        "status_code": check.status_code,
+        "error_class": check.error_class.value if check.error_class else None,
+        "error": check.error,
+        "evidence": check.evidence,
+    }
 
 
 @ops.get("/outages")
@@ -49,34 +78,27 @@ def list_outages() -> Response:
     if request.args.get("open") in ("1", "true"):
         query = query.where(Outage.ended_at.is_(None))
     rows = db().execute(query).all()
+    now = current_runtime().clock()
     return jsonify(
         {
             "outages": [
                 {
                     "id": o.id,
                     "component": {"id": o.component_id, "name": name},
-                    "severity": o.severity,
+                    "severity": o.severity.value,
                     "status": "resolved" if o.ended_at else "open",
                     "started_at": iso(o.started_at),
                     "last_ok_at": iso(o.last_ok_at),
+                    "last_failed_at": iso(o.last_failed_at),
                     "ended_at": iso(o.ended_at),
+                    "end_reason": o.end_reason.value if o.end_reason else None,
+                    "monitoring_gap_at": iso(o.gap_at),
                     "detected_at": iso(o.detected_at),
                     "resolved_at": iso(o.resolved_at),
-                    "duration_seconds": ((o.ended_at or current_runtime().clock()) - o.started_at).total_seconds(),
+                    "duration_seconds": ((o.ended_at or now) - o.started_at).total_seconds(),
                     "grace_days": o.grace_days,
                     "grants": n_grants,
-                    "first_failed_check": None
-                    if check is None
-                    else {
-                        "id": check.id,
-                        "probe_id": check.probe_id,
-                        "location": check.location,
-                        "started_at": iso(check.started_at),
-                        "status_code": check.status_code,
-                        "error_class": check.error_class,
-                        "error": check.error,
-                        "evidence": check.evidence,
-                    },
+                    "first_failed_check": _check_json(check),
                 }
                 for o, name, check, n_grants in rows
             ]
@@ -84,13 +106,22 @@ def list_outages() -> Response:
     )
 
 
-@ops.get("/cases/<case_id>")
+def _case_id_problem(case_id: str) -> str | None:
+    if len(case_id) > MAX_CASE_ID:
+        return f"case id is longer than {MAX_CASE_ID} characters"
+    if not case_id.isprintable():
+        return "case id contains a control character"
+    return None
+
+
+@ops.get("/cases/<path:case_id>")
 def get_case(case_id: str) -> Response:
+    problem = _case_id_problem(case_id)
+    if problem is not None:
+        return error_response(422, "invalid_case_id", f"path parameter case_id: {problem}")
     case = db().get(Case, case_id)
     if case is None:
-        response = jsonify({"error": "not_found", "message": f"no case {case_id!r}"})
-        response.status_code = 404
-        return response
+        return error_response(404, "not_found", f"no case {case_id!r}")
     return jsonify(
         {
             "case_id": case.case_id,
@@ -104,7 +135,7 @@ def get_case(case_id: str) -> Response:
                     "outage_id": g.outage_id,
                     "original_deadline": iso(g.original_deadline),
                     "new_deadline": iso(g.new_deadline),
-                    "status": g.status,
+                    "status": g.status.value,
                     "granted_at": iso(g.granted_at),
                 }
                 for g in case.grants
@@ -113,37 +144,175 @@ def get_case(case_id: str) -> Response:
     )
 
 
+# Bodies up to this size are imported while the client waits (well under a second); larger ones, or any
+# with `Prefer: respond-async`, become a job: a million rows would outlast gunicorn's 30 s worker timeout.
+SYNC_IMPORT_BYTES = 1024 * 1024
+_READ_BYTES = 256 * 1024
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+EMPTY_BODY = (
+    "the request body is empty: send the CSV file as the body (e.g. curl --data-binary @cases.csv "
+    "-H 'Content-Type: text/csv') or as a multipart part named 'file' (curl -F file=@cases.csv)"
+)
+
+
+def _read_up_to(stream: IO[bytes], limit: int) -> bytes:
+    """Up to `limit` bytes; fewer only at the end of the stream (a chunked body arrives in pieces)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        part = stream.read(min(_READ_BYTES, limit - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+def _rest(stream: IO[bytes]) -> Iterator[bytes]:
+    while part := stream.read(_READ_BYTES):
+        yield part
+
+
+def _prefers_async() -> bool:
+    """RFC 7240 `Prefer: respond-async`, in any of the Prefer headers, with or without parameters."""
+    return any(
+        preference.split(";")[0].strip().lower() == "respond-async"
+        for header in request.headers.getlist("Prefer")
+        for preference in header.split(",")
+    )
+
+
+def _job_json(view: ImportJobView) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": view.id,
+        "state": view.state.value,
+        "source": view.source,
+        "size_bytes": view.size_bytes,
+        "rows_read": view.rows_read,
+        "imported": view.imported,
+        "error_count": view.error_count,
+        "errors": view.errors,
+        "message": view.message,
+        "attempts": view.attempts,
+        "created_at": iso(view.created_at),
+        "started_at": iso(view.started_at),
+        "finished_at": iso(view.finished_at),
+    }
+    if view.relief_for_outages is not None:
+        body["relief_for_outages"] = view.relief_for_outages
+    return body
+
+
+def _job_response(view: ImportJobView, status: int) -> tuple[Response, int]:
+    response = jsonify(_job_json(view))
+    response.headers["Location"] = f"/api/ops/imports/{view.id}"
+    if view.state in (ImportState.QUEUED, ImportState.RUNNING):
+        response.headers["Retry-After"] = "2"
+    return response, status
+
+
 @ops.post("/cases/import")
 def import_cases_api() -> tuple[Response, int]:
-    from monitor import jobs, tasks
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            parts = ", ".join(repr(name) for name in [*request.files, *request.form]) or "none"
+            message = (
+                f"a multipart upload needs the CSV in a file part named 'file' (curl -F file=@cases.csv); got {parts}"
+            )
+            return error_response(400, "missing_file", message), 400
+        stream: IO[bytes] = upload.stream
+        source = upload.filename or "uploaded file"
+    else:
+        # Never request.form, request.files or get_data(parse_form_data=True) here: for a body declared
+        # application/x-www-form-urlencoded (what `curl --data-binary` sends unless told otherwise), Werkzeug
+        # would parse the CSV as a form, consuming the body and leaving an empty file to import.
+        stream = request.stream
+        source = "request body"
+    head = _read_up_to(stream, SYNC_IMPORT_BYTES + 1)
+    if not head:
+        error = {"row": 0, "line": 1, "column": None, "message": EMPTY_BODY}
+        return jsonify({"error": "invalid_csv", "message": EMPTY_BODY, "error_count": 1, "errors": [error]}), 422
+    prefers_async = _prefers_async()
+    if len(head) <= SYNC_IMPORT_BYTES and not prefers_async:
+        return _import_now(head, source)
 
-    upload = request.files.get("file")
-    raw = upload.read() if upload is not None else request.get_data()
-    source = upload.filename if upload is not None and upload.filename else "request body"
+    runtime = current_runtime()
+    # The body goes to the database in ~1 MiB chunks as it arrives; it is never whole in memory.
+    job_id = imports.create_job(runtime, chain([head], _rest(stream)), source=source)
+    try:
+        jobs.dispatch(runtime, jobs.IMPORT_CASES, (job_id,))
+    except Exception:
+        # The job is stored and queued: the sweeper sends it within a minute. Answering an error here would
+        # hide its id from a client who would then upload the file again.
+        log.exception("could not send import job %s to a worker; the sweeper will", job_id)
+    view = imports.job_view(db(), job_id)
+    if view is None:  # removed in between: only by hand
+        return error_response(404, "not_found", f"no import job {job_id!r}"), 404
+    response, status = _job_response(view, 202)
+    if prefers_async:
+        response.headers["Preference-Applied"] = "respond-async"
+    return response, status
+
+
+def _import_now(raw: bytes, source: str) -> tuple[Response, int]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return jsonify({"error": "invalid_csv", "message": f"{source} is not UTF-8 text: {exc}"}), 400
-    session = db()
     try:
-        with session.begin():
-            rows = import_cases(session, text, source=source)
+        imported = import_cases_text(current_runtime(), text, source=source)
     except ImportRejected as rejected:
         return jsonify(
             {
                 "error": "invalid_csv",
-                "message": f"{len(rejected.errors)} problem(s) in {source}; nothing was imported",
-                "errors": [
-                    {"row": e.row, "line": e.line, "column": e.column, "message": e.message} for e in rejected.errors
-                ],
+                "message": f"{rejected.error_count} problem(s) in {source}; nothing was imported",
+                "error_count": rejected.error_count,
+                "errors": [row_error_json(e) for e in rejected.errors],
             }
         ), 422
-    runtime = current_runtime()
-    outages = jobs.outages_touching(runtime, (r.deadline for r in rows))
-    for outage_id in outages:
-        # Cases imported after an outage still get the relief it earned them.
-        if runtime.settings.distributed:
-            tasks.relieve.apply_async((outage_id,), queue=tasks.DEFAULT_QUEUE)
-        else:
-            jobs.relieve(runtime, outage_id)
-    return jsonify({"imported": len(rows), "relief_for_outages": outages}), 200
+    return jsonify({"imported": len(imported.rows), "relief_for_outages": imported.outage_ids}), 200
+
+
+@ops.get("/imports/<job_id>")
+def get_import(job_id: str) -> tuple[Response, int]:
+    if not _JOB_ID.fullmatch(job_id):
+        message = "path parameter job_id: an import job id is 32 lowercase hexadecimal characters"
+        return error_response(422, "invalid_job_id", message), 422
+    view = imports.job_view(db(), job_id)
+    if view is None:
+        return error_response(404, "not_found", f"no import job {job_id!r}"), 404
+    return _job_response(view, 200)
+
+
+@ops.get("/outbox")
+def outbox() -> Response:
+    """The delivery backlog per consumer, and what keeps failing: ops see retries that have not caught up."""
+    session = db()
+    return jsonify(
+        {
+            "consumers": [
+                {
+                    "consumer": b.consumer.value,
+                    "pending": b.pending,
+                    "failing": b.failing,
+                    "oldest_pending_at": iso(b.oldest_pending_at),
+                    "next_attempt_at": iso(b.next_attempt_at),
+                }
+                for b in backlog(session)
+            ],
+            "failing": [
+                {
+                    "delivery_id": d.id,
+                    "event_id": d.event_id,
+                    "consumer": d.consumer.value,
+                    "subject": d.subject,
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                    "next_attempt_at": iso(d.available_at),
+                    "created_at": iso(d.created_at),
+                }
+                for d in failing_deliveries(session)
+            ],
+        }
+    )

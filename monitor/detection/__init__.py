@@ -1,0 +1,1 @@
+"""Outage detection as pure functions over stored facts: streaks, component transitions, staleness."""

@@ -1,0 +1,1 @@
+"""Slack: Block Kit messages (render.py, pure) sent through the Web API (channel.py)."""

@@ -1,0 +1,101 @@
+"""What on-call staff read in Slack (pure): one message per outage or monitoring interruption, kept current."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from monitor.notify.channel import Message
+from monitor.storage.enums import EndReason
+from monitor.timefmt import duration, local
+
+_ENDED_BECAUSE = {
+    EndReason.COMPONENT_REMOVED: "the component was removed from monitoring",
+    EndReason.WATCH_REMOVED: "the probes or locations that saw it down were removed from monitoring",
+}
+
+
+@dataclass(frozen=True)
+class OutageFacts:
+    outage_id: int
+    component_name: str
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: EndReason | None
+    error: str | None  # what the first failed check saw
+    grants: int
+
+
+@dataclass(frozen=True)
+class MonitoringFacts:
+    component_name: str
+    last_seen_at: datetime | None  # the last check anyone saw before monitoring stopped
+    restored_at: datetime | None  # None while still interrupted
+
+
+@dataclass(frozen=True)
+class FailingDeliveryFacts:
+    consumer: str
+    subject: str
+    attempts: int
+    error: str | None
+
+
+def _blocks(headline: str, details: list[str], context: str) -> list[dict[str, Any]]:
+    return [
+        {"type": "header", "text": {"type": "plain_text", "text": headline[:150], "emoji": True}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(details)[:3000]}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+    ]
+
+
+def outage_message(facts: OutageFacts, *, time_zone: str, page_url: str) -> Message:
+    started = local(facts.started_at, time_zone)
+    if facts.ended_at is None:
+        headline = f":red_circle: Major outage: {facts.component_name}"
+        text = f"Major outage: {facts.component_name} is down since {started}"
+        when = f"*Down since* {started}"
+    elif facts.end_reason in _ENDED_BECAUSE:
+        ended = local(facts.ended_at, time_zone)
+        reason = _ENDED_BECAUSE[facts.end_reason]  # type: ignore[index]
+        headline = f":white_circle: Closed: {facts.component_name}"
+        text = f"Closed: {facts.component_name} was last seen down at {ended}; {reason}"
+        when = f"*Down* {started} → last seen down {ended}\n*Closed because* {reason}"
+    else:
+        lasted = duration(facts.ended_at - facts.started_at)
+        ended = local(facts.ended_at, time_zone)
+        headline = f":large_green_circle: Resolved: {facts.component_name}"
+        text = f"Resolved: {facts.component_name} was down {lasted}, from {started} to {ended}"
+        when = f"*Down* {started} → {ended} ({lasted})"
+    details = [when]
+    if facts.error:
+        details.append(f"*First failed check:* {facts.error}")
+    details.append(f"*Cases granted relief so far:* {facts.grants}")
+    context = f"Outage #{facts.outage_id} · <{page_url}|status page>"
+    return Message(text=text, blocks=_blocks(headline, details, context))
+
+
+def monitoring_message(facts: MonitoringFacts, *, time_zone: str, page_url: str) -> Message:
+    seen = local(facts.last_seen_at, time_zone) if facts.last_seen_at else "never"
+    if facts.restored_at is None:
+        headline = f":warning: Monitoring interrupted: {facts.component_name}"
+        text = f"Monitoring interrupted: no checks of {facts.component_name} since {seen}"
+        details = [
+            f"*No checks arriving since* {seen}",
+            "Workers or the scheduler may be down. The status page shows this component as unknown.",
+        ]
+    else:
+        restored = local(facts.restored_at, time_zone)
+        headline = f":white_check_mark: Monitoring resumed: {facts.component_name}"
+        text = f"Monitoring resumed: checks of {facts.component_name} arrive again since {restored}"
+        details = [f"*Not watched* from {seen} to {restored}"]
+    return Message(text=text, blocks=_blocks(headline, details, f"<{page_url}|status page>"))
+
+
+def failing_delivery_message(facts: FailingDeliveryFacts) -> Message:
+    headline = f":rotating_light: {facts.consumer} keeps failing for {facts.subject}"
+    text = f"{facts.consumer} for {facts.subject} has failed {facts.attempts} times; it keeps retrying"
+    details = [f"*Attempts so far:* {facts.attempts}", f"*Last error:* {facts.error or 'unknown'}"]
+    details.append("It is retried with backoff until it succeeds; see `GET /api/ops/outbox`.")
+    return Message(text=text, blocks=_blocks(headline, details, "PortalWatch outbox"))

@@ -1,0 +1,1 @@
+"""The outbox: events written with the change they describe, one delivery per consumer, claims and backoff."""

@@ -1,0 +1,1 @@
+"""The scheduler: which checks and periodic jobs are due, sent through a Dispatch (Celery or in-process)."""

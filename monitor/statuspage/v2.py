@@ -1,0 +1,125 @@
+"""The Atlassian Statuspage API v2 shapes of a Snapshot (pure), so existing status tooling can read PortalWatch.
+
+PortalWatch adds to them, never changes them: a component nobody is watching has status `unknown`
+and a `monitoring` object saying since when; the page indicator is `unknown` when that is all
+that stands between it and "All Systems Operational".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.config import PageConfig
+from monitor.statuspage.views import ComponentView, OutageView, Snapshot, overall
+from monitor.storage.enums import EndReason, Severity
+from monitor.timefmt import iso
+
+_IMPACT = {Severity.DEGRADED_PERFORMANCE: "minor", Severity.PARTIAL_OUTAGE: "major", Severity.MAJOR_OUTAGE: "critical"}
+
+
+def _component_json(c: ComponentView, page: PageConfig) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "status": c.status.value,
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+        "position": c.position,
+        "description": c.description,
+        "showcase": True,
+        "start_date": c.created_at.date().isoformat(),
+        "group_id": None,
+        "page_id": page.id,
+        "group": False,
+        "only_show_if_degraded": False,
+        "monitoring": {
+            "state": c.watch_state.value,
+            "last_check_seen_at": iso(c.watch_state_since) if not c.watched else None,
+        },
+    }
+
+
+def _incident_json(o: OutageView, page: PageConfig, components: dict[str, ComponentView]) -> dict[str, Any]:
+    updates = []
+    if o.ended_at is not None:
+        updates.append(
+            {
+                "id": f"{o.id}-resolved",
+                "status": "resolved",
+                "body": _resolution(o),
+                "created_at": iso(o.resolved_at or o.ended_at),
+                "updated_at": iso(o.resolved_at or o.ended_at),
+                "display_at": iso(o.resolved_at or o.ended_at),
+                "incident_id": str(o.id),
+            }
+        )
+    seen = f" Probes report: {o.error}" if o.error else ""
+    updates.append(
+        {
+            "id": f"{o.id}-opened",
+            "status": "investigating",
+            "body": f"{o.component_name} is unavailable since {iso(o.started_at)}.{seen}",
+            "created_at": iso(o.detected_at),
+            "updated_at": iso(o.detected_at),
+            "display_at": iso(o.detected_at),
+            "incident_id": str(o.id),
+        }
+    )
+    component = components.get(o.component_id)
+    return {
+        "id": str(o.id),
+        "name": f"{o.component_name} unavailable",
+        "status": "resolved" if o.ended_at else "investigating",
+        "created_at": iso(o.detected_at),
+        "updated_at": iso(o.resolved_at or o.detected_at),
+        "monitoring_at": None,
+        "resolved_at": iso(o.ended_at),
+        "impact": _IMPACT.get(o.severity, "critical"),
+        "shortlink": f"{page.url.rstrip('/')}/#outage-{o.id}",
+        "started_at": iso(o.started_at),
+        "page_id": page.id,
+        "incident_updates": updates,
+        "components": [_component_json(component, page)] if component else [],
+    }
+
+
+def page_json(snapshot: Snapshot, page: PageConfig) -> dict[str, Any]:
+    return {
+        "id": page.id,
+        "name": page.name,
+        "url": page.url,
+        "time_zone": page.time_zone,
+        "updated_at": iso(snapshot.generated_at),
+    }
+
+
+def status_json(snapshot: Snapshot, page: PageConfig) -> dict[str, Any]:
+    indicator, description = overall([c.status for c in snapshot.components])
+    return {"page": page_json(snapshot, page), "status": {"indicator": indicator, "description": description}}
+
+
+def components_json(snapshot: Snapshot, page: PageConfig) -> dict[str, Any]:
+    return {"page": page_json(snapshot, page), "components": [_component_json(c, page) for c in snapshot.components]}
+
+
+def incidents_json(snapshot: Snapshot, page: PageConfig, *, unresolved_only: bool) -> dict[str, Any]:
+    by_id = {c.id: c for c in snapshot.components}
+    chosen = [o for o in snapshot.outages if o.ongoing or not unresolved_only]
+    return {"page": page_json(snapshot, page), "incidents": [_incident_json(o, page, by_id) for o in chosen]}
+
+
+def summary_json(snapshot: Snapshot, page: PageConfig) -> dict[str, Any]:
+    return {
+        **status_json(snapshot, page),
+        "components": components_json(snapshot, page)["components"],
+        "incidents": incidents_json(snapshot, page, unresolved_only=True)["incidents"],
+        "scheduled_maintenances": [],
+    }
+
+
+def _resolution(o: OutageView) -> str:
+    if o.end_reason == EndReason.COMPONENT_REMOVED:
+        return f"{o.component_name} is no longer monitored; it was last seen down at {iso(o.ended_at)}."
+    if o.end_reason == EndReason.WATCH_REMOVED:
+        return f"The probes that saw {o.component_name} down were retired; it was last seen down at {iso(o.ended_at)}."
+    return f"{o.component_name} is available again; probes succeeded from {iso(o.ended_at)}."

@@ -1,0 +1,91 @@
+"""The stored vocabulary: every state, severity and kind the database keeps, as enums.
+
+Each becomes a CHECK constraint on its column (see types.enum_column), so a value the code does not
+know can never be written by anyone. This module imports only the standard library: the pure
+packages (detection, policy, the status page's shapes) share these names without touching storage.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    """How bad an outage is; the names are Atlassian Statuspage's component statuses."""
+
+    DEGRADED_PERFORMANCE = "degraded_performance"
+    PARTIAL_OUTAGE = "partial_outage"
+    MAJOR_OUTAGE = "major_outage"
+
+
+class ComponentStatus(StrEnum):
+    """What a component shows publicly. `unknown` is PortalWatch's own: nobody is watching it."""
+
+    OPERATIONAL = "operational"
+    DEGRADED_PERFORMANCE = "degraded_performance"
+    PARTIAL_OUTAGE = "partial_outage"
+    MAJOR_OUTAGE = "major_outage"
+    UNDER_MAINTENANCE = "under_maintenance"
+    UNKNOWN = "unknown"
+
+
+class WatchState(StrEnum):
+    """Whether checks of a component are arriving (see detection.staleness)."""
+
+    WATCHED = "watched"
+    UNKNOWN = "unknown"
+
+
+class EndReason(StrEnum):
+    """Why an outage ended."""
+
+    RECOVERED = "recovered"  # probes saw the component work again
+    COMPONENT_REMOVED = "component_removed"  # no longer in the configuration: closed at its last failed check
+    WATCH_REMOVED = "watch_removed"  # the probes or locations that saw it down were removed from the configuration
+
+
+class EventKind(StrEnum):
+    OUTAGE_OPENED = "opened"
+    OUTAGE_RESOLVED = "resolved"
+    MONITORING_LOST = "monitoring_lost"
+    MONITORING_RESTORED = "monitoring_restored"
+    CASES_IMPORTED = "cases_imported"
+    DELIVERY_FAILING = "delivery_failing"
+
+
+class Consumer(StrEnum):
+    """Who acts on outbox events; each has its own delivery row per event."""
+
+    RELIEF = "relief"
+    SLACK = "slack"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    SUPERSEDED = "superseded"  # a later delivery to the same consumer about the same subject showed the newer state
+
+
+class GrantStatus(StrEnum):
+    PROVISIONAL = "provisional"  # the outage is still open: the new deadline may still move later
+    FINAL = "final"
+
+
+class ImportState(StrEnum):
+    UPLOADING = "uploading"  # the body is still arriving; no worker takes it yet
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"  # the file had problems; nothing was imported
+    FAILED = "failed"  # the import could not run (storage error); nothing was imported
+
+
+# Which consumers act on which kind of event.
+CONSUMERS: dict[EventKind, tuple[Consumer, ...]] = {
+    EventKind.OUTAGE_OPENED: (Consumer.RELIEF, Consumer.SLACK),
+    EventKind.OUTAGE_RESOLVED: (Consumer.RELIEF, Consumer.SLACK),
+    EventKind.MONITORING_LOST: (Consumer.SLACK,),
+    EventKind.MONITORING_RESTORED: (Consumer.SLACK,),
+    EventKind.CASES_IMPORTED: (Consumer.RELIEF,),
+    EventKind.DELIVERY_FAILING: (Consumer.SLACK,),
+}

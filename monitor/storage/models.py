@@ -1,0 +1,322 @@
+"""Every table: what is watched, what was seen, outages, the outbox, cases and the relief they were granted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from monitor.storage.engine import Base, utcnow
+from monitor.storage.enums import (
+    Consumer,
+    DeliveryState,
+    EndReason,
+    EventKind,
+    GrantStatus,
+    ImportState,
+    Severity,
+    WatchState,
+)
+from monitor.storage.types import BigId, UTCDateTime, enum_column
+from probes.result import ErrorClass
+
+
+class Location(Base):
+    """A place probes run from; each has its own Celery queue `probes.<id>`."""
+
+    __tablename__ = "locations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # when it last became active
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Component(Base):
+    """A part of the portal people depend on, as shown on the status page."""
+
+    __tablename__ = "components"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Whether checks are arriving; `unknown` since the last check anyone saw (see detection.staleness).
+    watch_state: Mapped[WatchState] = mapped_column(enum_column(WatchState, "watch_state"), default=WatchState.WATCHED)
+    watch_state_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    probes: Mapped[list[Probe]] = relationship(back_populates="component")
+
+
+class Probe(Base):
+    """A synthetic check of one component; its full spec is kept so workers need no config file."""
+
+    __tablename__ = "probes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    interval_seconds: Mapped[float] = mapped_column(Float)
+    failure_threshold: Mapped[int] = mapped_column(Integer)
+    recovery_threshold: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # when it last became active
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    component: Mapped[Component] = relationship(back_populates="probes")
+
+
+class Check(Base):
+    """One run of one probe from one location: the raw evidence everything else is derived from."""
+
+    __tablename__ = "checks"
+    __table_args__ = (
+        # A check is identified by its schedule slot, so a redelivered or duplicated task records nothing twice.
+        UniqueConstraint("probe_id", "location", "slot", name="uq_checks_probe_location_slot"),
+        Index("ix_checks_probe_started", "probe_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    probe_id: Mapped[str] = mapped_column(ForeignKey("probes.id"))
+    location: Mapped[str] = mapped_column(String(64))
+    slot: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error_class: Mapped[ErrorClass | None] = mapped_column(enum_column(ErrorClass, "error_class"))
+    error: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text, default="")
+
+
+class ProbeState(Base):
+    """The running streak of one probe at one location, folded from its checks (see detection.Streak)."""
+
+    __tablename__ = "probe_states"
+
+    probe_id: Mapped[str] = mapped_column(ForeignKey("probes.id"), primary_key=True)
+    location: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    successes: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failing_since_check_id: Mapped[int | None] = mapped_column(BigId)
+    succeeding_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_slot: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    watched_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    down: Mapped[bool] = mapped_column(Boolean, default=False)
+    down_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    down_since_check_id: Mapped[int | None] = mapped_column(BigId)
+    last_ok_before_down: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Outage(Base):
+    """A period when a component was down, bounded by checks: the record relief and letters rest on."""
+
+    __tablename__ = "outages"
+    __table_args__ = (
+        # At most one open outage per component, whatever restarts or concurrent workers do.
+        Index(
+            "uq_outages_one_open_per_component",
+            "component_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_outages_started", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"))
+    severity: Mapped[Severity] = mapped_column(enum_column(Severity, "severity"), default=Severity.MAJOR_OUTAGE)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)  # first failed check of the streak
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last success before it
+    # The last failed check seen while it was watched without a gap: provisional relief never reaches past it.
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    gap_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # checks resumed here after a monitoring gap
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first success of the recovering streak
+    end_reason: Mapped[EndReason | None] = mapped_column(enum_column(EndReason, "end_reason"))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the end was recorded
+    first_check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id"))
+    grace_days: Mapped[int] = mapped_column(Integer)  # the relief policy in force when it opened
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    component: Mapped[Component] = relationship()
+
+
+class OutboxEvent(Base):
+    """A status change, written in the same transaction as the change; each consumer gets a Delivery."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[EventKind] = mapped_column(enum_column(EventKind, "kind"))
+    # What the event is about, e.g. `outage:12`; consumers that keep one message per subject key on it.
+    subject: Mapped[str] = mapped_column(String(128))
+    outage_id: Mapped[int | None] = mapped_column(ForeignKey("outages.id"), index=True)
+    component_id: Mapped[str | None] = mapped_column(ForeignKey("components.id"))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Delivery(Base):
+    """One consumer's duty to act on one event, with its own claim, attempts and backoff."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "consumer", name="uq_deliveries_event_consumer"),
+        Index("ix_deliveries_due", "state", "available_at"),
+        Index("ix_deliveries_subject", "consumer", "subject"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"))
+    consumer: Mapped[Consumer] = mapped_column(enum_column(Consumer, "consumer"))
+    subject: Mapped[str] = mapped_column(String(128))  # the event's, copied so claims can serialise on it
+    state: Mapped[DeliveryState] = mapped_column(enum_column(DeliveryState, "state"), default=DeliveryState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # not tried again before this
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(32))  # only the holder of the claim may finish it
+    last_error: Mapped[str | None] = mapped_column(Text)
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # ops were told it keeps failing
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NotifyMessage(Base):
+    """The one message a channel keeps per subject (e.g. a Slack message per outage), updated as it changes.
+
+    `marker` is written before the first post and travels with it, so a post whose answer was lost
+    can be found again instead of being posted twice.
+    """
+
+    __tablename__ = "notify_messages"
+    __table_args__ = (UniqueConstraint("channel", "subject", name="uq_notify_messages_channel_subject"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(128))
+    marker: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str | None] = mapped_column(String(128))  # e.g. the Slack channel id
+    external_id: Mapped[str | None] = mapped_column(String(128))  # e.g. the Slack message ts
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a post was sent (its answer may be lost)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Case(Base):
+    """An applicant's or employer's file with a deadline that must be met on the portal."""
+
+    __tablename__ = "cases"
+
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    time_zone: Mapped[str] = mapped_column(String(64))  # the case's own zone: "end of day" means there
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    components: Mapped[list[CaseComponent]] = relationship(cascade="all, delete-orphan")
+    grants: Mapped[list[Grant]] = relationship(order_by="Grant.id")
+
+
+class CaseComponent(Base):
+    __tablename__ = "case_components"
+    __table_args__ = (Index("ix_case_components_component", "component_id", "case_id"),)
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True)
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"), primary_key=True)
+
+
+class Grant(Base):
+    """An extension an outage earned a case: one per (case, outage), never shortened once given."""
+
+    __tablename__ = "grants"
+    __table_args__ = (UniqueConstraint("case_id", "outage_id", name="uq_grants_case_outage"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"))
+    outage_id: Mapped[int] = mapped_column(ForeignKey("outages.id"), index=True)
+    original_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    new_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    # provisional while the outage is still open (the deadline keeps moving), final once it has ended.
+    status: Mapped[GrantStatus] = mapped_column(enum_column(GrantStatus, "status"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ImportJob(Base):
+    """A cases CSV import too large to answer in one request: uploaded, then run by a worker."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(255))
+    state: Mapped[ImportState] = mapped_column(enum_column(ImportState, "state"), default=ImportState.QUEUED)
+    size_bytes: Mapped[int] = mapped_column(BigId, default=0)
+    rows_read: Mapped[int] = mapped_column(BigId, default=0)
+    imported: Mapped[int] = mapped_column(BigId, default=0)
+    error_count: Mapped[int] = mapped_column(BigId, default=0)
+    errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # the first problems, capped
+    message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a running job that stops beating is retried
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ImportChunk(Base):
+    """The uploaded bytes of an import job, in order; any worker can read them back."""
+
+    __tablename__ = "import_chunks"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ImportRow(Base):
+    """A checked row of an import job, staged so the whole file is merged into cases by set-based SQL."""
+
+    __tablename__ = "import_rows"
+    __table_args__ = (Index("ix_import_rows_job_case", "job_id", "case_id"),)
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
+    line: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64))
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    time_zone: Mapped[str] = mapped_column(String(64))
+
+
+class ImportRowComponent(Base):
+    __tablename__ = "import_row_components"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
+    line: Mapped[int] = mapped_column(BigId, primary_key=True)
+    component_id: Mapped[str] = mapped_column(String(64), primary_key=True)

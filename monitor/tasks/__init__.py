@@ -1,0 +1,1 @@
+"""Where jobs run: Celery workers (distributed) or a thread pool in this process (embedded)."""

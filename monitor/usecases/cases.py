@@ -1,0 +1,51 @@
+"""Importing cases: store them all or none, and owe them the relief past and open outages earned them.
+
+The relief owed is an outbox event written in the same transaction as the cases, so it survives a
+crash right after the commit; it is then delivered at once, and the sweeper retries it if that fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exemptions.cases import CaseRow, import_cases
+from monitor.runtime import Runtime
+from monitor.storage.engine import transaction
+from monitor.usecases.deliver import Outcome, deliver
+from monitor.usecases.relief import owe_imported_cases
+
+
+@dataclass(frozen=True)
+class Imported:
+    rows: list[CaseRow]
+    outage_ids: list[int]  # outages whose relief window may cover an imported deadline
+    granted: int  # grants made for them right away (the rest follow through the outbox)
+
+
+def import_cases_text(runtime: Runtime, text: str, *, source: str) -> Imported:
+    """Check and store a CSV's cases in one transaction; raises ImportRejected and stores nothing on any problem."""
+    with transaction(runtime.sessions) as session:
+        rows = import_cases(session, text, source=source)
+        deliveries: list[int] = []
+        outage_ids: list[int] = []
+        if rows:
+            start, end = min(r.deadline for r in rows), max(r.deadline for r in rows)
+            deliveries, outage_ids = owe_imported_cases(
+                session,
+                subject=f"import:{start.isoformat()}..{end.isoformat()}",
+                start=start,
+                end=end,
+                cases=len(rows),
+                now=runtime.clock(),
+            )
+    return Imported(rows=rows, outage_ids=outage_ids, granted=relieve_now(runtime, deliveries))
+
+
+def relieve_now(runtime: Runtime, deliveries: list[int]) -> int:
+    """Deliver relief owed to imported cases at once; returns the grants made. What fails, the sweeper retries."""
+    granted = 0
+    for delivery_id in deliveries:
+        delivered = deliver(runtime, delivery_id)
+        if delivered.outcome == Outcome.DONE and isinstance(delivered.result, int):
+            granted += delivered.result
+    return granted

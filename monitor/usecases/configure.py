@@ -1,0 +1,89 @@
+"""Mirroring the configuration file into the database, and settling what a change leaves behind.
+
+What the file no longer declares is deactivated, never deleted (history stays). An outage open on
+a component that was removed is closed at its last failed check; one that was held open only by
+probes or locations that were removed closes the same way, unless the remaining probes saw the
+component recover. Either way the end is recorded with its reason and an event, so relief for it
+becomes final instead of growing for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from monitor.config import Config
+from monitor.detection.transitions import CloseOutage
+from monitor.storage.enums import EndReason
+from monitor.storage.models import Component, Location, Outage, Probe
+from monitor.usecases.checks import apply_transition, close_outage
+
+log = logging.getLogger(__name__)
+
+
+def apply_config(session: Session, config: Config, *, now: datetime) -> list[int]:
+    """Upsert what the file declares and settle open outages it orphaned; returns new delivery ids."""
+    _sync_locations(session, config.locations, now=now)
+    declared_components: list[str] = []
+    for position, item in enumerate(config.components):
+        component = session.get(Component, item.id) or Component(id=item.id)
+        component.name = item.name
+        component.description = item.description
+        component.position = position
+        component.active = True
+        session.add(component)
+        declared_components.append(item.id)
+    session.flush()
+    declared_probes: list[str] = []
+    for component_cfg, spec in config.probes():
+        probe = session.get(Probe, spec.id)
+        if probe is None:
+            probe = Probe(id=spec.id, activated_at=now)
+        elif not probe.active:
+            probe.activated_at = now  # watched again from now; the time it was off is not a gap of ours
+        probe.component_id = component_cfg.id
+        probe.spec = spec.model_dump(mode="json")
+        probe.interval_seconds = spec.interval.total_seconds()
+        probe.failure_threshold = config.failure_threshold_for(spec)
+        probe.recovery_threshold = config.recovery_threshold_for(spec)
+        probe.active = True
+        session.add(probe)
+        declared_probes.append(spec.id)
+    session.flush()
+    session.execute(update(Probe).where(Probe.id.not_in(declared_probes)).values(active=False))
+    session.execute(update(Component).where(Component.id.not_in(declared_components)).values(active=False))
+    session.flush()
+    return _settle_open_outages(session, grace_days=config.relief.grace_days, now=now)
+
+
+def _sync_locations(session: Session, names: list[str], *, now: datetime) -> None:
+    for name in names:
+        location = session.get(Location, name)
+        if location is None:
+            session.add(Location(id=name, active=True, activated_at=now))
+        elif not location.active:
+            location.active = True
+            location.activated_at = now
+    session.flush()
+    session.execute(update(Location).where(Location.id.not_in(names)).values(active=False))
+
+
+def _settle_open_outages(session: Session, *, grace_days: int, now: datetime) -> list[int]:
+    deliveries: list[int] = []
+    open_outages = session.scalars(select(Outage).where(Outage.ended_at.is_(None)).order_by(Outage.id)).all()
+    for outage in open_outages:
+        component = session.get_one(Component, outage.component_id)
+        if not component.active:
+            log.warning("component %s was removed while outage %s was open; closing it", component.id, outage.id)
+            end = CloseOutage(ended_at=outage.last_failed_at or outage.started_at, reason=EndReason.COMPONENT_REMOVED)
+            deliveries += close_outage(session, outage, end, now=now)
+        else:
+            deliveries += apply_transition(session, component.id, grace_days=grace_days, now=now)
+    return deliveries
+
+
+def active_probes(session: Session) -> list[Probe]:
+    return list(session.scalars(select(Probe).where(Probe.active).order_by(Probe.id)))

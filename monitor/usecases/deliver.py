@@ -1,0 +1,96 @@
+"""Delivering outbox events: claim one consumer's delivery, act, then finish or release it with backoff.
+
+No transaction is open while a consumer acts: the claim is committed first, the consumer opens its
+own short transactions around (never across) any network call, and the outcome is committed after.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from monitor.notify.channel import SendError
+from monitor.outbox.store import Claim, claim, complete, due_deliveries, emit, release
+from monitor.runtime import Runtime
+from monitor.storage.engine import transaction
+from monitor.storage.enums import Consumer, EventKind
+from monitor.usecases.notify import notify_slack
+from monitor.usecases.relief import relieve_event
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    NOT_CLAIMED = "not-claimed"  # someone else has it, or it is done, or it waits for its retry time
+    RETRY_LATER = "retry-later"
+
+
+@dataclass(frozen=True)
+class Delivered:
+    outcome: Outcome
+    result: object = None  # what the consumer returned (relief: the number of new grants)
+
+
+HANDLERS: dict[Consumer, Callable[[Runtime, int], object]] = {
+    Consumer.RELIEF: relieve_event,
+    Consumer.SLACK: notify_slack,
+}
+
+
+def deliver(runtime: Runtime, delivery_id: int) -> Delivered:
+    with transaction(runtime.sessions) as session:
+        held = claim(session, delivery_id, now=runtime.clock())
+    if held is None:
+        return Delivered(Outcome.NOT_CLAIMED)
+    try:
+        result = HANDLERS[held.consumer](runtime, held.event_id)
+    except SendError as exc:
+        log.warning(
+            "%s for %s failed (%s): %s",
+            held.consumer,
+            held.subject,
+            "permanent" if exc.permanent else "will retry",
+            exc,
+        )
+        _release(runtime, held, str(exc), permanent=exc.permanent)
+        return Delivered(Outcome.RETRY_LATER)
+    except Exception as exc:  # any failure of a consumer is retried; the delivery is never dropped
+        log.exception("%s for %s failed; will retry", held.consumer, held.subject)
+        _release(runtime, held, f"{type(exc).__name__}: {exc}", permanent=False)
+        return Delivered(Outcome.RETRY_LATER)
+    with transaction(runtime.sessions) as session:
+        complete(session, held, now=runtime.clock())
+    return Delivered(Outcome.DONE, result)
+
+
+def _release(runtime: Runtime, held: Claim, error: str, *, permanent: bool) -> None:
+    now = runtime.clock()
+    with transaction(runtime.sessions) as session:
+        alert = release(session, held, now=now, error=error, permanent=permanent)
+        if alert and held.consumer != Consumer.SLACK:
+            # Written with the release: ops hear that relief is stuck, through a consumer of its own.
+            log.error("%s for %s has failed %s times: %s", held.consumer, held.subject, held.attempts, error)
+            emit(
+                session,
+                EventKind.DELIVERY_FAILING,
+                subject=f"delivery:{held.delivery_id}",
+                payload={
+                    "delivery_id": held.delivery_id,
+                    "consumer": held.consumer.value,
+                    "subject": held.subject,
+                    "attempts": held.attempts,
+                    "error": error[:500],
+                },
+                now=now,
+            )
+        elif alert:
+            # Slack itself failing cannot be told through Slack; the log and GET /api/ops/outbox show it.
+            log.error("Slack delivery for %s has failed %s times: %s", held.subject, held.attempts, error)
+
+
+def pending_deliveries(runtime: Runtime) -> list[int]:
+    with transaction(runtime.sessions) as session:
+        return due_deliveries(session, now=runtime.clock())

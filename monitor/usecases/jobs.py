@@ -1,0 +1,107 @@
+"""The jobs PortalWatch runs, by name: Celery workers and the embedded thread pool run exactly these.
+
+Each job takes the Runtime and JSON-friendly arguments (ids, ISO times), is idempotent, and hands
+follow-up work to `runtime.dispatch` only after its own transaction has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from monitor.runtime import Runtime
+from monitor.usecases import checks, deliver, imports, monitoring, relief
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE = "default"
+
+RUN_CHECK = "portalwatch.run_check"
+DELIVER = "portalwatch.deliver"
+SWEEP_OUTBOX = "portalwatch.sweep_outbox"
+RELIEVE = "portalwatch.relieve"
+RELIEVE_OPEN_OUTAGES = "portalwatch.relieve_open_outages"
+CHECK_MONITORING = "portalwatch.check_monitoring"
+IMPORT_CASES = "portalwatch.import_cases"
+
+
+def probe_queue(location: str) -> str:
+    return f"probes.{location}"
+
+
+def dispatch(runtime: Runtime, job: str, args: tuple[Any, ...], *, queue: str = DEFAULT_QUEUE) -> None:
+    """Hand a job to the runtime's dispatcher, or run it now when the runtime has none (CLI, tests)."""
+    if runtime.dispatch is None:
+        run(runtime, job, args)
+    else:
+        runtime.dispatch(job, args, queue=queue)
+
+
+def deliver_all(runtime: Runtime, delivery_ids: Iterable[int]) -> None:
+    for delivery_id in delivery_ids:
+        dispatch(runtime, DELIVER, (delivery_id,))
+
+
+def run_check_job(runtime: Runtime, probe_id: str, location: str, slot: str) -> None:
+    deliver_all(runtime, checks.run_check(runtime, probe_id, location, datetime.fromisoformat(slot)))
+
+
+def deliver_job(runtime: Runtime, delivery_id: int) -> str:
+    return deliver.deliver(runtime, delivery_id).outcome.value
+
+
+def sweep_outbox_job(runtime: Runtime) -> int:
+    """Catches deliveries whose task was lost or that are due for a retry, and import jobs that got stuck."""
+    due = deliver.pending_deliveries(runtime)
+    deliver_all(runtime, due)
+    sweep_stuck_imports(runtime)
+    return len(due)
+
+
+def import_cases_job(runtime: Runtime, job_id: str) -> str | None:
+    """Runs an uploaded import (see usecases.imports); its state, or None if another worker holds it."""
+    result = imports.run_import(runtime, job_id)
+    return None if result is None else result.state.value
+
+
+def sweep_stuck_imports(runtime: Runtime) -> int:
+    """Sends again import jobs nobody picked up, or whose worker stopped; gives up after their last attempt."""
+    job_ids = imports.stuck_imports(runtime)
+    for job_id in job_ids:
+        dispatch(runtime, IMPORT_CASES, (job_id,))
+    return len(job_ids)
+
+
+def relieve_job(runtime: Runtime, outage_id: int) -> int:
+    return relief.relieve(runtime, outage_id).granted
+
+
+def relieve_open_outages_job(runtime: Runtime) -> int:
+    """While an outage lasts, people whose deadline passes inside it get relief without waiting for its end."""
+    outage_ids = relief.open_outage_ids(runtime)
+    for outage_id in outage_ids:
+        dispatch(runtime, RELIEVE, (outage_id,))
+    return len(outage_ids)
+
+
+def check_monitoring_job(runtime: Runtime) -> int:
+    found = monitoring.check_monitoring(runtime)
+    deliver_all(runtime, found)
+    return len(found)
+
+
+JOBS: dict[str, Callable[..., Any]] = {
+    RUN_CHECK: run_check_job,
+    DELIVER: deliver_job,
+    SWEEP_OUTBOX: sweep_outbox_job,
+    RELIEVE: relieve_job,
+    RELIEVE_OPEN_OUTAGES: relieve_open_outages_job,
+    CHECK_MONITORING: check_monitoring_job,
+    IMPORT_CASES: import_cases_job,
+}
+
+
+def run(runtime: Runtime, job: str, args: tuple[Any, ...]) -> Any:
+    return JOBS[job](runtime, *args)

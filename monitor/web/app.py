@@ -1,0 +1,32 @@
+"""The app factory: the Runtime goes in, a Flask app with every surface registered comes out."""
+
+from __future__ import annotations
+
+from flask import Flask, g
+
+from monitor.runtime import Runtime
+from monitor.web import errors, security
+from monitor.web.ops import ops
+from monitor.web.status import status_page
+
+# The largest request body accepted at all (a case import); larger ones get a JSON 413.
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+
+
+def create_app(runtime: Runtime) -> Flask:
+    app = Flask("monitor.web", template_folder="templates", static_folder="static")
+    app.extensions["portalwatch"] = runtime
+    app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.register_blueprint(status_page)
+    app.register_blueprint(ops, url_prefix="/api/ops")
+    security.init_app(app)
+    errors.init_app(app)
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+    return app

@@ -1,0 +1,258 @@
+"""Run one HTTP probe against the portal and describe what came back as a CheckResult."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import charset_normalizer
+import requests
+import urllib3.exceptions
+from urllib3.response import BaseHTTPResponse
+
+from probes.http.spec import HttpProbeSpec
+from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass
+
+# A healthy TCP handshake takes well under a second; waiting longer only delays reporting a dead host.
+CONNECT_TIMEOUT_CAP = 10.0
+SEARCH_BYTES = 256 * 1024  # a login marker sits near the top of a page; never pull a whole download
+EVIDENCE_BYTES = 4 * EVIDENCE_LIMIT  # worst case UTF-8 needs 4 bytes per evidence character
+CHUNK_BYTES = 16 * 1024
+EVIDENCE_HEADERS = ("content-type", "content-length", "server", "date", "location", "retry-after")
+TRUNCATED = "\n…[truncated]"
+_SSL_NOISE = re.compile(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$")
+
+Failure = tuple[ErrorClass, str]
+_E = TypeVar("_E", bound=BaseException)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_http_probe(
+    spec: HttpProbeSpec,
+    location: str,
+    *,
+    session: requests.Session | None = None,
+    clock: Callable[[], datetime] = _utc_now,
+) -> CheckResult:
+    """Send the spec's request once; whatever the target does, answer with a CheckResult, never raise."""
+    if session is not None:
+        return _probe(spec, location, session, clock)
+    with requests.Session() as own:
+        # The probe measures the path to the portal itself: an environment proxy would turn DNS and
+        # connect failures into the proxy's own 502s and add its latency to ours.
+        own.trust_env = False
+        return _probe(spec, location, own, clock)
+
+
+def _probe(spec: HttpProbeSpec, location: str, session: requests.Session, clock: Callable[[], datetime]) -> CheckResult:
+    connect_s, timeout_s = _timeouts(spec)
+    lines = [f"{spec.method} {spec.url}", f"probed from: {location}"]
+    started_at = clock()
+    start = time.perf_counter()
+    deadline = start + timeout_s
+    try:
+        response = session.request(
+            spec.method,
+            spec.url,
+            headers=spec.headers,
+            # http.client would encode a str body as Latin-1 and choke on anything else.
+            data=None if spec.body is None else spec.body.encode("utf-8"),
+            timeout=(connect_s, timeout_s),
+            allow_redirects=True,
+            stream=True,
+            verify=True,
+        )
+    except requests.RequestException as exc:
+        error_class, error = _classify_exception(exc, spec)
+        lines.append(f"no response: {type(exc).__name__}: {exc}")
+        return CheckResult(
+            probe_id=spec.id,
+            location=location,
+            started_at=started_at,
+            ok=False,
+            error_class=error_class,
+            error=error,
+            evidence=_bounded("\n".join(lines)),
+        )
+
+    latency_ms = (time.perf_counter() - start) * 1000
+    with response:
+        limit = SEARCH_BYTES if spec.body_contains is not None else EVIDENCE_BYTES
+        body, read_failure = _read_body(response, limit, deadline, timeout_s, spec)
+    text = _decode(body, response)
+
+    if response.history:
+        lines.append(f"after {len(response.history)} redirect(s): {response.url}")
+    lines.append(f"HTTP {response.status_code} {response.reason}")
+    lines.extend(f"{name}: {response.headers[name]}" for name in EVIDENCE_HEADERS if name in response.headers)
+    lines.extend(["", text[:EVIDENCE_LIMIT]])
+
+    failure = read_failure or _judge(spec, response.status_code, latency_ms, text)
+    return CheckResult(
+        probe_id=spec.id,
+        location=location,
+        started_at=started_at,
+        ok=failure is None,
+        latency_ms=latency_ms,
+        status_code=response.status_code,
+        error_class=None if failure is None else failure[0],
+        error=None if failure is None else failure[1],
+        evidence=_bounded("\n".join(lines)),
+    )
+
+
+def _read_body(
+    response: requests.Response, limit: int, deadline: float, timeout_s: float, spec: HttpProbeSpec
+) -> tuple[bytes, Failure | None]:
+    """Read at most `limit` bytes and stop at the deadline, so a slow-drip server cannot hold the probe.
+
+    read1 returns whatever one socket read yields, so a server dripping bytes is caught at the next
+    deadline check; a silent server is cut off by the read timeout on that one socket read.
+    """
+    raw: BaseHTTPResponse = response.raw
+    body = bytearray()
+    late: Failure = (ErrorClass.TIMEOUT, f"response not complete within {_ms(timeout_s)} ms")
+    try:
+        while len(body) < limit:
+            if time.perf_counter() > deadline:
+                return bytes(body), late
+            chunk = raw.read1(min(CHUNK_BYTES, limit - len(body)), decode_content=True)
+            if not chunk:
+                break
+            body += chunk
+    except urllib3.exceptions.ReadTimeoutError:
+        return bytes(body), late
+    except urllib3.exceptions.SSLError as exc:
+        return bytes(body), (ErrorClass.TLS, f"TLS failed while reading the body: {_innermost(exc)}")
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        where = _host_port(response.url or spec.url)
+        return bytes(body), (ErrorClass.CONNECT, f"connection to {where} broke mid-body: {_innermost(exc)}")
+    if time.perf_counter() > deadline:
+        return bytes(body), late
+    return bytes(body), None
+
+
+def _judge(spec: HttpProbeSpec, status: int, latency_ms: float, text: str) -> Failure | None:
+    if status not in spec.expect_status:
+        expected = " or ".join(str(code) for code in spec.expect_status)
+        return ErrorClass.STATUS, f"expected status {expected}, got {status}"
+    if spec.max_latency is not None:
+        limit_ms = spec.max_latency.total_seconds() * 1000
+        if latency_ms > limit_ms:
+            return (
+                ErrorClass.ASSERTION,
+                f"response took {latency_ms:.0f} ms, over the {limit_ms:.0f} ms limit",
+            )
+    if spec.body_contains is not None and spec.body_contains not in text:
+        return ErrorClass.ASSERTION, f"body does not contain {spec.body_contains!r}"
+    return None
+
+
+def _classify_exception(exc: requests.RequestException, spec: HttpProbeSpec) -> Failure:
+    # After a redirect the failing host is not necessarily the one in the spec.
+    url = exc.request.url if exc.request is not None and exc.request.url else spec.url
+    where = _host_port(url)
+    connect_s, timeout_s = _timeouts(spec)
+    resolving = _find(exc, urllib3.exceptions.NameResolutionError) or _find(exc, socket.gaierror)
+    if isinstance(exc, requests.ConnectionError) and resolving:
+        return ErrorClass.DNS, f"could not resolve host {urlsplit(url).hostname}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return ErrorClass.TLS, f"TLS with {where} failed: {_innermost(exc)}"
+    if isinstance(exc, requests.ConnectTimeout):
+        return ErrorClass.TIMEOUT, f"could not connect to {where} within {_ms(connect_s)} ms"
+    if isinstance(exc, requests.Timeout):
+        return ErrorClass.TIMEOUT, f"no response from {where} within {_ms(timeout_s)} ms"
+    if isinstance(exc, requests.ConnectionError):
+        if _find(exc, ConnectionRefusedError):
+            return ErrorClass.CONNECT, f"connection refused by {where}"
+        # RemoteDisconnected is also a ConnectionResetError, so it has to be asked about first.
+        if _find(exc, http.client.RemoteDisconnected):
+            return ErrorClass.CONNECT, f"{where} closed the connection without answering"
+        if _find(exc, ConnectionResetError):
+            return ErrorClass.CONNECT, f"connection reset by {where}"
+        return ErrorClass.CONNECT, f"could not connect to {where}: {_innermost(exc)}"
+    return ErrorClass.CONNECT, f"request to {where} failed with {type(exc).__name__}: {_innermost(exc)}"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps: requests and urllib3 nest causes in args and `reason`."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = (current.__cause__, current.__context__, getattr(current, "reason", None), *current.args)
+        todo.extend(item for item in linked if isinstance(item, BaseException))
+
+
+def _find(exc: BaseException, kind: type[_E]) -> _E | None:
+    return next((cause for cause in _causes(exc) if isinstance(cause, kind)), None)
+
+
+def _innermost(exc: BaseException) -> str:
+    """The root cause in one line, which says more than requests' nested retry wording."""
+    ssl_error = _find(exc, ssl.SSLError)
+    if isinstance(ssl_error, ssl.SSLCertVerificationError) and ssl_error.verify_message:
+        return str(ssl_error.verify_message)
+    if ssl_error is not None:
+        # "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)" -> "wrong version number"
+        return _SSL_NOISE.sub("", str(ssl_error.strerror or ssl_error)) or type(ssl_error).__name__
+    root = list(_causes(exc))[-1]
+    text = " ".join(str(root).split()) or type(root).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = None
+    host = f"[{host}]" if ":" in host else host
+    return host if port is None else f"{host}:{port}"
+
+
+def _timeouts(spec: HttpProbeSpec) -> tuple[float, float]:
+    """(connect, overall) seconds; the overall one also serves as requests' read timeout."""
+    timeout_s = spec.timeout.total_seconds()
+    return min(timeout_s, CONNECT_TIMEOUT_CAP), timeout_s
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _decode(body: bytes, response: requests.Response) -> str:
+    if not body:
+        return ""
+    encoding = None
+    # requests falls back to Latin-1 for text/* without a charset, which garbles most UTF-8 portals.
+    if "charset" in response.headers.get("content-type", "").lower():
+        encoding = response.encoding
+    if encoding is None:
+        best = charset_normalizer.from_bytes(body).best()
+        encoding = best.encoding if best is not None else "utf-8"
+    try:
+        return body.decode(encoding, errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= EVIDENCE_LIMIT:
+        return text
+    return text[: EVIDENCE_LIMIT - len(TRUNCATED)] + TRUNCATED

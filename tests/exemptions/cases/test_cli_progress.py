@@ -1,0 +1,174 @@
+"""`python -m exemptions import-cases` runs the import job: progress on stderr, the same answers as before."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from exemptions.cli import ProgressPrinter
+from monitor.storage.engine import transaction
+from monitor.storage.enums import ImportState
+from monitor.storage.models import Case, ImportJob
+from tests.conftest import OFFLINE_CONFIG, ROOT, make_runtime
+
+HEADER = "case_id,components,deadline,time_zone"
+
+
+def rows(n: int) -> list[str]:
+    return [f"C-{i:06d},pr-portal,2026-12-{1 + i % 28:02d}T10:00:00-05:00,America/Toronto" for i in range(1, n + 1)]
+
+
+def write_csv(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    config = tmp_path / "portalwatch.yaml"
+    config.write_text(OFFLINE_CONFIG, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTALWATCH_", "SLACK_", "REDIS_URL"))}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    env["PYTHONPATH"] = str(ROOT)
+    yield config, env
+
+
+def import_with_cli(cli: tuple[Path, dict[str, str]], csv_path: Path) -> subprocess.CompletedProcess[str]:
+    config, env = cli
+    return subprocess.run(
+        [sys.executable, "-m", "exemptions", "import-cases", str(csv_path), "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def stored(cli: tuple[Path, dict[str, str]]) -> tuple[int, list[ImportState]]:
+    """The cases stored, and the states of the import jobs the CLI ran."""
+    config, env = cli
+    runtime = make_runtime(env["DATABASE_URL"], config.read_text(encoding="utf-8"))
+    try:
+        with transaction(runtime.sessions) as session:
+            cases = session.scalar(select(func.count()).select_from(Case)) or 0
+            return cases, list(session.scalars(select(ImportJob.state)))
+    finally:
+        runtime.close()
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def test_a_large_file_shows_progress_on_stderr_and_ends_with_the_usual_line(
+    cli: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "big.csv", rows(60_000))
+    result = import_with_cli(cli, path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"imported 60000 case(s) from {path}; 0 new grant(s) from past outages\n"
+    progress = result.stderr.splitlines()
+    assert "read 50,000 rows…" in progress
+    assert all(line.startswith(("read ", "storing", "granting")) for line in progress), progress
+    assert stored(cli) == (60_000, [ImportState.SUCCEEDED])
+
+
+def test_a_small_file_imports_quietly(cli: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    result = import_with_cli(cli, write_csv(tmp_path / "small.csv", rows(10)))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "imported 10 case(s)" in result.stdout
+
+
+def test_a_file_with_many_problems_lists_fifty_and_counts_the_rest(
+    cli: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    lines = rows(200)
+    for i in range(0, 200, 2):
+        lines[i] = f"C-{i + 1:06d},pr-portal,2026-13-45T10:00:00-05:00,America/Toronto"
+    path = write_csv(tmp_path / "bad.csv", lines)
+    result = import_with_cli(cli, path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"{path}: 100 problem(s), nothing imported:\n  row 1 (line 2), column deadline: ")
+    assert "  row 99 (line 100), column deadline: " in result.stderr
+    assert "row 101 (line 102)" not in result.stderr
+    assert result.stderr.rstrip().endswith("… and 50 more")
+    assert stored(cli) == (0, [ImportState.REJECTED])
+
+
+def test_a_repeated_case_id_is_named_at_its_line_with_the_line_it_first_appeared_on(
+    cli: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    lines = rows(20)
+    lines.append(lines[2])
+    result = import_with_cli(cli, write_csv(tmp_path / "dup.csv", lines))
+    assert result.returncode == 1
+    assert "row 21 (line 22), column case_id: 'C-000003' already appears on line 4" in result.stderr
+    assert stored(cli)[0] == 0
+
+
+def test_bytes_that_are_not_utf8_are_named_at_their_row_rather_than_refusing_the_file(
+    cli: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(f"{HEADER}\nC-1,pr-portal,2026-12-01T10:00:00-05:00,Am\xe9rica/Toronto\n".encode("latin-1"))
+    result = import_with_cli(cli, path)
+    assert result.returncode == 1
+    assert "row 1 (line 2), column time_zone: contains text that is not valid Unicode" in result.stderr
+
+
+# --- what the progress printer shows ---------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_is_shown_every_fifty_thousand_rows() -> None:
+    out, clock = io.StringIO(), FakeClock()
+    show = ProgressPrinter(out, clock=clock)
+    for rows_read in range(5_000, 130_001, 5_000):
+        show("reading", rows_read)
+    show("checking", 130_000)
+    show("merging", 130_000)
+    show("relief", 130_000)
+    assert out.getvalue().splitlines() == [
+        "read 50,000 rows…",
+        "read 100,000 rows…",
+        "read 130,000 rows; checking for duplicate case ids…",
+        "storing the cases…",
+        "granting the relief past outages owe them…",
+    ]
+
+
+def test_progress_is_shown_every_second_when_rows_come_slowly() -> None:
+    out, clock = io.StringIO(), FakeClock()
+    show = ProgressPrinter(out, clock=clock)
+    for rows_read in (1_000, 2_000, 3_000):
+        clock.now += 0.6
+        show("reading", rows_read)
+    clock.now += 5
+    show("reading", 3_000)
+    clock.now += 5
+    show("reading", 3_000)  # nothing read since the last line: nothing to say
+    assert out.getvalue().splitlines() == ["read 2,000 rows…", "read 3,000 rows…"]
+
+
+def test_a_quick_import_shows_no_progress_at_all() -> None:
+    out, clock = io.StringIO(), FakeClock()
+    show = ProgressPrinter(out, clock=clock)
+    for phase, rows_read in [("reading", 5_000), ("reading", 9_000), ("checking", 9_000), ("merging", 9_000)]:
+        show(phase, rows_read)
+    assert out.getvalue() == ""

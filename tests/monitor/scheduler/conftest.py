@@ -1,0 +1,39 @@
+"""Redis for the scheduler's tests: database 12, keys under a prefix of their own per test (never FLUSHDB)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.monitor.scheduler.fakes import RedisSpace
+from tests.monitor.scheduler.proxy import TcpProxy
+
+REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 12
+
+
+@pytest.fixture
+def redis_space() -> Iterator[RedisSpace]:
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        pytest.fail(f"Redis is required for this test and is not reachable at {url}: {exc}")
+    prefix = f"pwtest:{uuid.uuid4().hex[:12]}:scheduler"
+    yield RedisSpace(url, prefix, client)
+    keys = list(client.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def redis_proxy() -> Iterator[TcpProxy]:
+    proxy = TcpProxy((REDIS_HOST, REDIS_PORT))
+    proxy.start()
+    yield proxy
+    proxy.stop()

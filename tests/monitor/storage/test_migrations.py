@@ -1,0 +1,97 @@
+"""The Alembic migrations build exactly the schema the models describe, on both back ends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+import monitor.storage.models  # noqa: F401  (registers every table)
+from monitor.storage.engine import Base, make_engine
+from monitor.storage.migrate import alembic_config, migrate
+
+
+def test_migrations_match_the_models_and_can_run_twice(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    migrate(engine)  # every process migrates at start; a second run must be a no-op
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == [], f"models changed without a migration: {differences}"
+    assert {"outages", "checks", "outbox_events", "deliveries", "cases", "grants"} <= set(
+        inspect(engine).get_table_names()
+    )
+    engine.dispose()
+
+
+def test_every_enum_column_has_the_check_constraint_the_models_declare(database_url: str) -> None:
+    # compare_metadata does not look at CHECK constraints, so this does.
+    engine = make_engine(database_url)
+    migrate(engine)
+    inspector = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        declared = {c.name for c in table.constraints if c.__class__.__name__ == "CheckConstraint" and c.name}
+        found = {c["name"] for c in inspector.get_check_constraints(table.name)}
+        assert declared <= found, f"{table.name}: missing {declared - found}"
+    assert "ck_outages_severity" in {c["name"] for c in inspector.get_check_constraints("outages")}
+    engine.dispose()
+
+
+def test_the_database_refuses_a_state_the_code_does_not_know(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO components (id, name, position, active, watch_state, created_at, updated_at) "
+                "VALUES ('x', 'X', 0, true, 'sleeping', :now, :now)"
+            ),
+            {"now": datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)},
+        )
+    engine.dispose()
+
+
+def test_an_event_the_old_outbox_gave_up_on_is_owed_again_to_both_consumers_after_upgrading(database_url: str) -> None:
+    engine = make_engine(database_url)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        now = datetime(2026, 11, 20, 14, 0)
+        connection.execute(
+            text(
+                "INSERT INTO components (id, name, position, active, created_at, updated_at) "
+                "VALUES ('pr', 'PR', 0, true, :now, :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO outages (id, component_id, severity, started_at, detected_at, grace_days, "
+                "slack_channel, slack_ts, created_at, updated_at) "
+                "VALUES (1, 'pr', 'major_outage', :now, :now, 7, 'C1', '17.1', :now, :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO outage_events (outage_id, kind, created_at, available_at, attempts, processed_at, "
+                "last_error) VALUES (1, 'opened', :now, :now, 8, :now, 'slack failed: timeout')"
+            ),
+            {"now": now},
+        )
+    migrate(engine)  # as the next start of the service does
+    with engine.connect() as connection:
+        states = connection.execute(text("SELECT consumer, state FROM deliveries ORDER BY consumer")).all()
+        message = connection.execute(text("SELECT subject, destination, external_id FROM notify_messages")).one()
+        last_failed = connection.execute(text("SELECT last_failed_at FROM outages")).scalar_one()
+    # The old outbox gave up on it after 8 attempts; now it is owed again, to each consumer.
+    assert [tuple(row) for row in states] == [("relief", "pending"), ("slack", "pending")]
+    assert tuple(message) == ("outage:1", "C1", "17.1")
+    assert last_failed is not None
+    engine.dispose()

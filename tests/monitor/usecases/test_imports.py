@@ -1,0 +1,495 @@
+"""Import jobs: all rows or none, problems capped but counted, a dead worker's job done once, memory flat."""
+
+from __future__ import annotations
+
+import io
+import tracemalloc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from exemptions.cases import ImportRejected, RowError, parse_cases_csv
+from exemptions.cases import store as cases_store
+from monitor.runtime import Runtime
+from monitor.storage.engine import transaction
+from monitor.storage.enums import ImportState
+from monitor.storage.models import (
+    Case,
+    CaseComponent,
+    Grant,
+    ImportChunk,
+    ImportJob,
+    ImportRow,
+    ImportRowComponent,
+    Outage,
+)
+from monitor.usecases import imports, jobs
+from monitor.usecases.imports import ImportResult, Phase
+from tests.conftest import OFFLINE_CONFIG, make_runtime
+
+HEADER = "case_id,components,deadline,time_zone"
+START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+# Down from 10:00 to 11:00 EST on 20 November; the last good check was at 09:59.
+OUTAGE_LAST_OK = datetime(2026, 11, 20, 14, 59, tzinfo=UTC)
+INSIDE_DEADLINE = "2026-11-20T10:30:00-05:00"
+
+
+@dataclass
+class Clock:
+    now: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def runtime(database_url: str, clock: Clock) -> Iterator[Runtime]:
+    runtime = make_runtime(database_url, OFFLINE_CONFIG)
+    runtime.clock = clock
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def sqlite_runtime(sqlite_url: str, clock: Clock) -> Iterator[Runtime]:
+    runtime = make_runtime(sqlite_url, OFFLINE_CONFIG)
+    runtime.clock = clock
+    yield runtime
+    runtime.close()
+
+
+def row(i: int, prefix: str = "C") -> str:
+    components = "pr-portal;employer-portal" if i % 3 == 0 else "pr-portal"
+    deadline = INSIDE_DEADLINE if i % 1000 == 0 else f"2026-12-{1 + i % 28:02d}T10:00:00-05:00"
+    return f"{prefix}-{i:06d},{components},{deadline},America/Toronto"
+
+
+def valid_lines(n: int, prefix: str = "C") -> list[str]:
+    return [row(i, prefix) for i in range(1, n + 1)]
+
+
+def csv_bytes(lines: list[str], header: str = HEADER) -> bytes:
+    return ("\n".join([header, *lines]) + "\n").encode()
+
+
+def pieces(data: bytes, size: int = 300_000) -> Iterator[bytes]:
+    """The upload as a client sends it: in pieces that do not line up with the stored chunks."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def upload(runtime: Runtime, data: bytes, source: str = "cases.csv") -> str:
+    return imports.create_job(runtime, pieces(data), source=source)
+
+
+def run(runtime: Runtime, data: bytes, source: str = "cases.csv") -> ImportResult:
+    result = imports.run_import(runtime, upload(runtime, data, source))
+    assert result is not None
+    return result
+
+
+def count(runtime: Runtime, model: Any) -> int:
+    with transaction(runtime.sessions) as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def job(runtime: Runtime, job_id: str) -> imports.ImportJobView:
+    with transaction(runtime.sessions) as session:
+        view = imports.job_view(session, job_id)
+    assert view is not None
+    return view
+
+
+def assert_nothing_left_behind(runtime: Runtime) -> None:
+    assert count(runtime, ImportChunk) == 0
+    assert count(runtime, ImportRow) == 0
+    assert count(runtime, ImportRowComponent) == 0
+
+
+def add_outage(runtime: Runtime) -> int:
+    with transaction(runtime.sessions) as session:
+        outage = Outage(
+            component_id="pr-portal",
+            started_at=OUTAGE_LAST_OK + timedelta(minutes=1),
+            last_ok_at=OUTAGE_LAST_OK,
+            ended_at=OUTAGE_LAST_OK + timedelta(hours=1, minutes=1),
+            detected_at=OUTAGE_LAST_OK + timedelta(minutes=2),
+            grace_days=7,
+        )
+        session.add(outage)
+        session.flush()
+        return outage.id
+
+
+def sync_errors(data: bytes) -> tuple[list[RowError], int]:
+    """What the synchronous parser says about the same file: the reference for the job's report."""
+    with pytest.raises(ImportRejected) as raised:
+        parse_cases_csv(data.decode(), known_components=["pr-portal", "employer-portal"], source="cases.csv")
+    return raised.value.errors, raised.value.error_count
+
+
+class WorkerDied(BaseException):
+    """Stands for the process being killed: not an Exception, so nothing in the job catches it."""
+
+
+# --- all rows, and the relief they are owed ------------------------------------------------------
+
+
+def test_a_job_stores_every_row_and_the_relief_an_outage_earned_them(runtime: Runtime) -> None:
+    outage_id = add_outage(runtime)
+    result = run(runtime, csv_bytes(valid_lines(12_000)))  # more than two staging batches
+    assert (result.state, result.imported, result.rows_read, result.error_count) == (
+        ImportState.SUCCEEDED,
+        12_000,
+        12_000,
+        0,
+    )
+    assert result.outage_ids == [outage_id]
+    assert result.granted == 12  # every thousandth case: on pr-portal, with a deadline inside the window
+    assert count(runtime, Case) == 12_000
+    assert count(runtime, CaseComponent) == 12_000 + 4_000
+    with transaction(runtime.sessions) as session:
+        granted = sorted(session.scalars(select(Grant.case_id)))
+        c3 = session.get_one(Case, "C-000003")
+        assert (c3.deadline, c3.time_zone) == (datetime(2026, 12, 4, 15, 0, tzinfo=UTC), "America/Toronto")
+        assert sorted(c.component_id for c in c3.components) == ["employer-portal", "pr-portal"]
+    assert granted == [f"C-{i:06d}" for i in range(1000, 12_001, 1000)]
+    view = job(runtime, result.job_id)
+    assert (view.state, view.imported, view.rows_read, view.attempts) == (ImportState.SUCCEEDED, 12_000, 12_000, 1)
+    assert view.relief_for_outages == [outage_id]
+    assert view.finished_at == START
+    assert_nothing_left_behind(runtime)
+
+
+def test_re_importing_through_a_job_replaces_deadlines_and_components(runtime: Runtime) -> None:
+    run(runtime, csv_bytes(["KEEP,pr-portal,2026-12-01T10:00:00-05:00,America/Toronto", row(7)]))
+    result = run(runtime, csv_bytes(["C-000007,employer-portal,2026-12-15T10:00:00+05:30,Asia/Kolkata"]))
+    assert result.state == ImportState.SUCCEEDED
+    assert count(runtime, Case) == 2
+    with transaction(runtime.sessions) as session:
+        case = session.get_one(Case, "C-000007")
+        assert (case.deadline, case.time_zone) == (datetime(2026, 12, 15, 4, 30, tzinfo=UTC), "Asia/Kolkata")
+        assert [c.component_id for c in case.components] == ["employer-portal"]
+        assert [c.component_id for c in session.get_one(Case, "KEEP").components] == ["pr-portal"]
+    assert job(runtime, result.job_id).relief_for_outages == []
+
+
+# --- problems: capped, counted, in file order, nothing imported ----------------------------------
+
+
+def test_thirty_thousand_bad_rows_are_rejected_listing_the_first_thousand_and_counting_all(runtime: Runtime) -> None:
+    lines = valid_lines(100) + [f"BAD-{i},pr-portal,2026-13-45T10:00:00-05:00,America/Toronto" for i in range(30_000)]
+    result = run(runtime, csv_bytes(lines))
+    assert result.state == ImportState.REJECTED
+    assert (result.error_count, len(result.errors), result.imported) == (30_000, 1000, 0)
+    assert (result.errors[0].row, result.errors[0].line, result.errors[0].column) == (101, 102, "deadline")
+    assert result.errors[-1].line == 1101
+    view = job(runtime, result.job_id)
+    assert (view.state, view.error_count, len(view.errors), view.rows_read) == (
+        ImportState.REJECTED,
+        30_000,
+        1000,
+        30_100,
+    )
+    assert view.errors[0] == {"row": 101, "line": 102, "column": "deadline", "message": result.errors[0].message}
+    assert view.message == "30000 problem(s) in cases.csv; nothing was imported"
+    assert count(runtime, Case) == 0
+    assert_nothing_left_behind(runtime)
+
+
+def test_a_case_id_repeated_in_a_later_batch_is_rejected_at_its_line_naming_the_first(runtime: Runtime) -> None:
+    # A blank line and a row spanning two lines come first, so rows and lines no longer differ by one.
+    header = f"{HEADER},note"
+    lines = [f"{line}," for line in valid_lines(11_000)]
+    lines[9] = f'{row(10)},"two\nlines"'
+    lines.insert(20, "")
+    lines.append(f"{row(4)},")  # C-000004 again, on line 11,004
+    lines.append(f"{row(10_500)},")  # and C-010500
+    data = csv_bytes(lines, header=header)
+    result = run(runtime, data)
+    assert result.state == ImportState.REJECTED
+    assert [(e.row, e.line, e.column) for e in result.errors] == [
+        (11_001, 11_004, "case_id"),
+        (11_002, 11_005, "case_id"),
+    ]
+    assert result.errors[0].message == "'C-000004' already appears on line 5"
+    assert result.errors[1].message == "'C-010500' already appears on line 10503"
+    assert (result.errors, result.error_count) == sync_errors(data)
+    assert count(runtime, Case) == 0
+    assert_nothing_left_behind(runtime)
+
+
+def test_bad_rows_and_repeated_ids_are_reported_together_in_file_order_as_the_synchronous_parser_does(
+    runtime: Runtime,
+) -> None:
+    lines = valid_lines(8_000)
+    lines[99] = "C-000100,pr-portal,2026-12-01T10:00:00,America/Toronto"  # no UTC offset
+    lines[6_999] = row(2)  # C-000002 again
+    lines[7_499] = "C-007500,visa-portal,2026-12-01T10:00:00-05:00,Mars/Olympus"
+    data = csv_bytes(lines)
+    result = run(runtime, data)
+    assert [(e.row, e.column) for e in result.errors] == [
+        (100, "deadline"),
+        (7_000, "case_id"),
+        (7_500, "components"),
+        (7_500, "time_zone"),
+    ]
+    assert (result.errors, result.error_count) == sync_errors(data)
+
+
+def test_a_header_without_a_needed_column_rejects_the_job_before_any_row(runtime: Runtime) -> None:
+    result = run(runtime, csv_bytes(["C-1,pr-portal,2026-12-01T10:00:00-05:00"], header="case_id,components,deadline"))
+    assert result.state == ImportState.REJECTED
+    [error] = result.errors
+    assert (error.row, error.line, error.column) == (0, 1, None)
+    assert "time_zone" in error.message
+    assert_nothing_left_behind(runtime)
+
+
+def test_an_empty_upload_is_rejected_as_an_empty_file(sqlite_runtime: Runtime) -> None:
+    result = run(sqlite_runtime, b"")
+    assert result.state == ImportState.REJECTED
+    assert "the file is empty" in result.errors[0].message
+
+
+def test_bytes_that_are_not_utf8_are_reported_at_their_row_and_column(sqlite_runtime: Runtime) -> None:
+    data = csv_bytes(valid_lines(3)).replace(b"C-000002,pr-portal", b"C-000002,pr-\xffportal")
+    result = run(sqlite_runtime, data)
+    assert result.state == ImportState.REJECTED
+    assert [(e.row, e.line, e.column) for e in result.errors] == [(2, 3, "components")]
+    assert "not valid Unicode" in result.errors[0].message
+
+
+# --- a worker that dies, is slow, or cannot reach storage ----------------------------------------
+
+
+def test_a_job_whose_worker_died_is_taken_up_by_the_sweeper_and_completes_once(runtime: Runtime, clock: Clock) -> None:
+    job_id = upload(runtime, csv_bytes(valid_lines(12_000)))
+
+    def die(phase: Phase, rows: int) -> None:
+        if phase == Phase.READING and rows >= imports.BATCH_ROWS:
+            raise WorkerDied
+
+    with pytest.raises(WorkerDied):
+        imports.run_import(runtime, job_id, progress=die)
+    assert job(runtime, job_id).state == ImportState.RUNNING
+    assert count(runtime, ImportRow) > 0  # the batch it staged before dying
+    assert count(runtime, Case) == 0
+
+    assert jobs.sweep_stuck_imports(runtime) == 0  # its heartbeat is fresh: maybe it is only busy
+    clock.advance(minutes=3)
+    jobs.sweep_outbox_job(runtime)  # where the scheduler runs the import sweep; jobs run inline here
+
+    view = job(runtime, job_id)
+    assert (view.state, view.imported, view.attempts) == (ImportState.SUCCEEDED, 12_000, 2)
+    assert count(runtime, Case) == 12_000
+    assert_nothing_left_behind(runtime)
+    clock.advance(minutes=3)
+    assert jobs.sweep_stuck_imports(runtime) == 0
+    assert imports.run_import(runtime, job_id) is None  # a late duplicate of the task does nothing
+
+
+def test_a_worker_that_was_only_slow_stops_without_writing_once_its_job_was_taken_over(
+    runtime: Runtime, clock: Clock
+) -> None:
+    job_id = upload(runtime, csv_bytes(valid_lines(12_000)))
+    taken_over: list[int] = []
+
+    def stall(phase: Phase, rows: int) -> None:
+        # The first worker stalls for three minutes after its first batch; meanwhile another one does the job.
+        if phase == Phase.READING and rows >= imports.BATCH_ROWS and not taken_over:
+            clock.advance(minutes=3)
+            taken_over.append(jobs.sweep_stuck_imports(runtime))
+
+    assert imports.run_import(runtime, job_id, progress=stall) is None
+    assert taken_over == [1]
+    view = job(runtime, job_id)
+    assert (view.state, view.imported, view.attempts) == (ImportState.SUCCEEDED, 12_000, 2)
+    assert count(runtime, Case) == 12_000
+    assert_nothing_left_behind(runtime)
+
+
+def test_storage_failing_during_the_merge_imports_nothing_and_the_job_fails_after_five_attempts(
+    runtime: Runtime, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merges: list[int] = []
+
+    def merge_then_fail(session: Session, job_id: str, *, now: datetime) -> None:
+        cases_store.merge_staged(session, job_id, now=now)  # the cases are written, then the commit fails
+        merges.append(session.scalar(select(func.count()).select_from(Case)) or 0)
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(imports, "merge_staged", merge_then_fail)
+    job_id = upload(runtime, csv_bytes(valid_lines(50)))
+    result = imports.run_import(runtime, job_id)
+    assert result is not None
+    assert result.state == ImportState.QUEUED
+    view = job(runtime, job_id)
+    assert view.state == ImportState.QUEUED
+    assert view.message is not None
+    assert view.message.startswith("attempt 1 of 5 failed (OperationalError")
+    assert count(runtime, Case) == 0
+
+    assert jobs.sweep_stuck_imports(runtime) == 0  # retried after a pause, not on every sweep
+    for _ in range(4):
+        clock.advance(seconds=61)
+        assert jobs.sweep_stuck_imports(runtime) == 1
+    assert merges == [50] * 5
+    view = job(runtime, job_id)
+    assert (view.state, view.attempts, view.imported) == (ImportState.FAILED, 5, 0)
+    assert view.message is not None
+    assert "could not run after 5 attempt(s); nothing was imported" in view.message
+    assert "server closed the connection" in view.message
+    assert count(runtime, Case) == 0
+    assert_nothing_left_behind(runtime)
+    clock.advance(minutes=5)
+    assert jobs.sweep_stuck_imports(runtime) == 0
+
+
+def test_a_worker_that_died_on_the_last_attempt_leaves_a_failed_job(runtime: Runtime, clock: Clock) -> None:
+    job_id = upload(runtime, csv_bytes(valid_lines(10)))
+    with transaction(runtime.sessions) as session:
+        session.get_one(ImportJob, job_id).attempts = imports.MAX_ATTEMPTS - 1
+
+    def die(phase: Phase, rows: int) -> None:
+        raise WorkerDied
+
+    with pytest.raises(WorkerDied):
+        imports.run_import(runtime, job_id, progress=die)
+    clock.advance(minutes=3)
+    assert jobs.sweep_stuck_imports(runtime) == 0
+    view = job(runtime, job_id)
+    assert (view.state, view.attempts) == (ImportState.FAILED, imports.MAX_ATTEMPTS)
+    assert view.finished_at == clock.now
+    assert count(runtime, Case) == 0
+    assert_nothing_left_behind(runtime)
+
+
+# --- queued jobs and uploads the sweeper looks after ---------------------------------------------
+
+
+def test_a_queued_job_nobody_picked_up_is_sent_again_after_a_minute_but_not_on_every_sweep(
+    sqlite_runtime: Runtime, clock: Clock
+) -> None:
+    sent: list[tuple[str, tuple[Any, ...], str]] = []
+    sqlite_runtime.dispatch = lambda job, args, *, queue, expires=None: sent.append((job, args, queue))
+    job_id = upload(sqlite_runtime, csv_bytes(valid_lines(3)))
+    assert jobs.sweep_stuck_imports(sqlite_runtime) == 0
+    clock.advance(seconds=61)
+    assert jobs.sweep_stuck_imports(sqlite_runtime) == 1
+    assert jobs.sweep_stuck_imports(sqlite_runtime) == 0
+    clock.advance(seconds=61)
+    assert jobs.sweep_stuck_imports(sqlite_runtime) == 1
+    assert sent == [(jobs.IMPORT_CASES, (job_id,), jobs.DEFAULT_QUEUE)] * 2
+    assert jobs.run(sqlite_runtime, *sent[0][:2]) == "succeeded"
+    assert jobs.run(sqlite_runtime, *sent[1][:2]) is None  # sent twice, run once
+
+
+def test_an_upload_that_fails_half_way_leaves_no_job(sqlite_runtime: Runtime) -> None:
+    def arriving() -> Iterator[bytes]:
+        yield b"x" * (3 * imports.CHUNK_BYTES)
+        raise OSError("connection reset by peer")
+
+    with pytest.raises(OSError, match="connection reset"):
+        imports.create_job(sqlite_runtime, arriving(), source="cases.csv")
+    assert count(sqlite_runtime, ImportJob) == 0
+    assert count(sqlite_runtime, ImportChunk) == 0
+
+
+def test_an_upload_whose_process_died_is_cleared_by_the_sweeper_and_never_run(
+    sqlite_runtime: Runtime, clock: Clock
+) -> None:
+    with transaction(sqlite_runtime.sessions) as session:
+        session.add(
+            ImportJob(
+                id="ab" * 16,
+                source="cases.csv",
+                state=ImportState.UPLOADING,
+                heartbeat_at=clock.now,
+            )
+        )
+        session.flush()  # the job before its chunk: no relationship tells the ORM the order
+        session.add(ImportChunk(job_id="ab" * 16, seq=0, data=csv_bytes(valid_lines(3))))
+    assert imports.run_import(sqlite_runtime, "ab" * 16) is None
+    assert jobs.sweep_stuck_imports(sqlite_runtime) == 0
+    assert count(sqlite_runtime, ImportChunk) == 1  # it may still be arriving
+    clock.advance(minutes=3)
+    assert jobs.sweep_stuck_imports(sqlite_runtime) == 0
+    view = job(sqlite_runtime, "ab" * 16)
+    assert (view.state, view.message, view.finished_at) == (ImportState.FAILED, imports.UPLOAD_INTERRUPTED, clock.now)
+    assert count(sqlite_runtime, ImportChunk) == 0
+    assert count(sqlite_runtime, Case) == 0
+
+
+# --- memory ------------------------------------------------------------------------------------
+
+
+def generated(n: int, prefix: str) -> Iterator[bytes]:
+    yield f"{HEADER}\n".encode()
+    for i in range(1, n + 1):
+        yield f"{row(i, prefix)}\n".encode()
+
+
+def peak_bytes(runtime: Runtime, job_id: str) -> int:
+    tracemalloc.start()
+    try:
+        result = imports.run_import(runtime, job_id)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result is not None
+    assert result.state in (ImportState.SUCCEEDED, ImportState.REJECTED)
+    return peak
+
+
+def test_a_job_ten_times_larger_does_not_take_more_memory(sqlite_runtime: Runtime) -> None:
+    imports.run_import(sqlite_runtime, imports.create_job(sqlite_runtime, generated(100, "W"), source="warm-up.csv"))
+    small = imports.create_job(sqlite_runtime, generated(10_000, "S"), source="small.csv")
+    large = imports.create_job(sqlite_runtime, generated(100_000, "L"), source="large.csv")
+    small_peak, large_peak = peak_bytes(sqlite_runtime, small), peak_bytes(sqlite_runtime, large)
+    assert job(sqlite_runtime, large).imported == 100_000
+    assert large_peak < 1.5 * small_peak, (small_peak, large_peak)
+
+
+def test_a_file_of_bad_rows_ten_times_larger_does_not_take_more_memory(sqlite_runtime: Runtime) -> None:
+    def bad(n: int) -> Iterator[bytes]:
+        yield f"{HEADER}\n".encode()
+        for i in range(n):
+            yield f"B-{i},visa-portal,2026-13-45T10:00:00-05:00,Mars/Olympus\n".encode()
+
+    small = imports.create_job(sqlite_runtime, bad(5_000), source="small.csv")
+    large = imports.create_job(sqlite_runtime, bad(50_000), source="large.csv")
+    small_peak, large_peak = peak_bytes(sqlite_runtime, small), peak_bytes(sqlite_runtime, large)
+    view = job(sqlite_runtime, large)
+    assert (view.error_count, len(view.errors)) == (150_000, 1000)
+    assert large_peak < 2 * small_peak, (small_peak, large_peak)
+
+
+def test_the_chunk_stream_reads_the_upload_back_byte_for_byte(sqlite_runtime: Runtime) -> None:
+    data = bytes(range(256)) * 20_000  # 5 MB: several chunks, and bytes that are not text
+    job_id = imports.create_job(sqlite_runtime, pieces(data, 777_777), source="blob")
+    with transaction(sqlite_runtime.sessions) as session:
+        chunks = [
+            bytes(c)
+            for c in session.scalars(
+                select(ImportChunk.data).where(ImportChunk.job_id == job_id).order_by(ImportChunk.seq)
+            )
+        ]
+    assert [len(c) for c in chunks] == [imports.CHUNK_BYTES] * 4 + [len(data) - 4 * imports.CHUNK_BYTES]
+    stream = io.BufferedReader(imports._ChunkStream(lambda seq: chunks[seq] if seq < len(chunks) else None))
+    assert stream.read() == data
+    assert job(sqlite_runtime, job_id).size_bytes == len(data)

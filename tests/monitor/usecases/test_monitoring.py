@@ -1,0 +1,174 @@
+"""When checks stop arriving: the component is `unknown`, ops hear it, and relief does not grow on no evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from exemptions.cases import import_cases
+from monitor.runtime import Runtime
+from monitor.storage.engine import transaction
+from monitor.storage.enums import EventKind, WatchState
+from monitor.storage.models import Component, Grant, Outage, OutboxEvent
+from monitor.usecases.checks import record_check
+from monitor.usecases.deliver import deliver
+from monitor.usecases.monitoring import check_monitoring
+from monitor.usecases.relief import relieve
+from monitor.web import create_app
+from probes.result import CheckResult, ErrorClass
+from tests.conftest import SlackStandIn, make_runtime
+
+CONFIG = """
+components:
+  - id: pr-portal
+    name: Permanent residence portal
+    probes:
+      - {id: pr-home, type: http, url: "http://127.0.0.1:9/pr/", interval: 30s}
+"""
+T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+
+
+def feed(runtime: Runtime, *checks: tuple[float, bool]) -> list[int]:
+    deliveries: list[int] = []
+    for seconds, ok in checks:
+        at = T0 + timedelta(seconds=seconds)
+        result = (
+            CheckResult("pr-home", "local", at, True, latency_ms=30.0, status_code=200)
+            if ok
+            else CheckResult("pr-home", "local", at, False, status_code=503, error_class=ErrorClass.STATUS, error="503")
+        )
+        with transaction(runtime.sessions) as session:
+            deliveries += record_check(session, result, slot=at, grace_days=7, now=at)
+    return deliveries
+
+
+def component(runtime: Runtime) -> Component:
+    with transaction(runtime.sessions) as session:
+        return session.get_one(Component, "pr-portal")
+
+
+def at(runtime: Runtime, seconds: float) -> None:
+    moment = T0 + timedelta(seconds=seconds)
+    runtime.clock = lambda: moment
+
+
+@pytest.fixture
+def runtime(sqlite_url: str, slack: SlackStandIn) -> Iterator[Runtime]:
+    runtime = make_runtime(
+        sqlite_url, CONFIG, slack_token="xoxb-test", slack_channel="C0OUTAGES", slack_api_url=slack.url
+    )
+    yield runtime
+    runtime.close()
+
+
+def test_a_component_is_watched_while_checks_arrive_within_three_intervals(runtime: Runtime) -> None:
+    feed(runtime, (0, True), (30, True))
+    at(runtime, 30 + 90)
+    assert check_monitoring(runtime) == []
+    assert component(runtime).watch_state == WatchState.WATCHED
+
+
+def test_when_checks_stop_the_component_is_stored_as_unknown_since_its_last_check_and_ops_are_told(
+    runtime: Runtime, slack: SlackStandIn
+) -> None:
+    feed(runtime, (0, True), (30, True))
+    at(runtime, 30 + 91)
+    deliveries = check_monitoring(runtime)
+    stored = component(runtime)
+    assert (stored.watch_state, stored.watch_state_since) == (WatchState.UNKNOWN, T0 + timedelta(seconds=30))
+    assert check_monitoring(runtime) == []  # told once, not every sweep
+    for delivery_id in deliveries:
+        deliver(runtime, delivery_id)
+    assert slack.posts()[-1]["text"].startswith("Monitoring interrupted: no checks of Permanent residence portal")
+
+    # Checks come back: watched again, and the same Slack message says monitoring resumed.
+    at(runtime, 200)
+    for delivery_id in feed(runtime, (200, True)):
+        deliver(runtime, delivery_id)
+    assert component(runtime).watch_state == WatchState.WATCHED
+    assert len(slack.posts()) == 1
+    assert slack.calls[-1]["method"] == "chat.update"
+    assert slack.calls[-1]["body"]["text"].startswith("Monitoring resumed")
+
+
+def test_summary_json_never_shows_operational_for_a_component_nobody_is_watching(runtime: Runtime) -> None:
+    feed(runtime, (0, True))
+    client = create_app(runtime).test_client()
+    at(runtime, 10)
+    assert client.get("/api/v2/summary.json").get_json()["components"][0]["status"] == "operational"
+
+    at(runtime, 3600)
+    check_monitoring(runtime)
+    summary = client.get("/api/v2/summary.json").get_json()
+    (shown,) = summary["components"]
+    assert shown["status"] == "unknown"
+    assert shown["monitoring"] == {"state": "unknown", "last_check_seen_at": T0.isoformat()}
+    assert summary["status"] == {"indicator": "unknown", "description": "Monitoring Interrupted"}
+    page = client.get("/").get_data(as_text=True)
+    assert "Monitoring interrupted" in page and "last check seen" in page
+
+
+def test_an_open_outage_whose_checks_stopped_still_shows_the_outage_and_its_relief_stops_at_the_last_check(
+    runtime: Runtime,
+) -> None:
+    with transaction(runtime.sessions) as session:
+        import_cases(
+            session,
+            "case_id,components,deadline,time_zone\n"
+            f"DURING,pr-portal,{(T0 + timedelta(seconds=45)).isoformat()},America/Toronto\n"
+            f"HOURS-LATER,pr-portal,{(T0 + timedelta(hours=5)).isoformat()},America/Toronto\n",
+        )
+    feed(runtime, (0, True), (30, False), (60, False))
+    (outage_id,) = [o for o in _outage_ids(runtime)]
+    at(runtime, 6 * 3600)  # the workers died at 14:01; six hours later nothing has arrived
+    check_monitoring(runtime)
+    run = relieve(runtime, outage_id)
+    assert run.window.end == T0 + timedelta(seconds=60)
+    assert _granted(runtime) == {"DURING"}
+    client = create_app(runtime).test_client()
+    (shown,) = client.get("/api/v2/components.json").get_json()["components"]
+    assert (shown["status"], shown["monitoring"]["state"]) == ("major_outage", "unknown")
+
+
+def test_after_a_forward_clock_jump_provisional_relief_does_not_cover_the_hour_nobody_watched(
+    runtime: Runtime,
+) -> None:
+    with transaction(runtime.sessions) as session:
+        import_cases(
+            session,
+            "case_id,components,deadline,time_zone\n"
+            f"IN-THE-JUMP,pr-portal,{(T0 + timedelta(minutes=30)).isoformat()},America/Toronto\n",
+        )
+    feed(runtime, (0, True), (30, False), (60, False))
+    # The host's clock leaps an hour ahead: the next checks say 15:01, 15:01:30, still failing.
+    feed(runtime, (3660, False), (3690, False))
+    with transaction(runtime.sessions) as session:
+        outage = session.scalars(select(Outage)).one()
+        assert outage.last_failed_at == T0 + timedelta(seconds=60)
+        assert outage.gap_at == T0 + timedelta(seconds=3660)
+    at(runtime, 3700)
+    relieve(runtime, outage.id)
+    assert _granted(runtime) == set()
+
+
+def _outage_ids(runtime: Runtime) -> list[int]:
+    with transaction(runtime.sessions) as session:
+        return list(session.scalars(select(Outage.id)))
+
+
+def _granted(runtime: Runtime) -> set[str]:
+    with transaction(runtime.sessions) as session:
+        return set(session.scalars(select(Grant.case_id)))
+
+
+def test_monitoring_events_are_stored_with_the_change(runtime: Runtime) -> None:
+    feed(runtime, (0, True))
+    at(runtime, 600)
+    check_monitoring(runtime)
+    feed(runtime, (601, True))
+    with transaction(runtime.sessions) as session:
+        kinds = [e.kind for e in session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))]
+    assert kinds == [EventKind.MONITORING_LOST, EventKind.MONITORING_RESTORED]
