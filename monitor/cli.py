@@ -21,9 +21,9 @@ from monitor.storage.engine import transaction
 from monitor.storage.migrate import migrate
 from monitor.tasks.celery import CeleryDispatch, make_celery
 from monitor.tasks.inprocess import InProcess
-from monitor.timefmt import iso
 from monitor.usecases import jobs
 from monitor.usecases.configure import apply_config
+from monitor.usecases.deliver import backlog_report
 from monitor.web import create_app
 
 log = logging.getLogger("portalwatch")
@@ -159,32 +159,8 @@ def migrate_main(args: argparse.Namespace) -> int:
 
 def outbox_main(args: argparse.Namespace) -> int:
     """Print the delivery backlog: what each consumer still owes and what keeps failing."""
-    from monitor.outbox.store import backlog, failing_deliveries
-
     runtime = prepare(_settings(args))
-    with transaction(runtime.sessions) as session:
-        report = {
-            "consumers": [
-                {
-                    "consumer": b.consumer.value,
-                    "pending": b.pending,
-                    "failing": b.failing,
-                    "oldest_pending_at": iso(b.oldest_pending_at),
-                }
-                for b in backlog(session)
-            ],
-            "failing": [
-                {
-                    "delivery_id": d.id,
-                    "consumer": d.consumer.value,
-                    "subject": d.subject,
-                    "attempts": d.attempts,
-                    "last_error": d.last_error,
-                    "next_attempt_at": iso(d.available_at),
-                }
-                for d in failing_deliveries(session)
-            ],
-        }
+    report = backlog_report(runtime)
     runtime.close()
     print(json.dumps(report, indent=2))
     return 0

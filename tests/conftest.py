@@ -12,6 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.storage.engine import transaction, utcnow
 from monitor.storage.migrate import migrate
+from monitor.usecases.checks import record_check
 from monitor.usecases.configure import apply_config
+from probes.result import CheckResult, ErrorClass
 
 PG_ADMIN_URL = os.environ.get("PORTALWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("PORTALWATCH_TEST_REDIS", "redis://127.0.0.1:6379/13")
@@ -107,6 +110,39 @@ def redis_url() -> Iterator[str]:
 def portal() -> Iterator[FlakyPortal]:
     with FlakyPortal(slow_seconds=3.0) as running:
         yield running
+
+
+# One component with one probe, for tests that record checks by hand (record_checks below).
+ONE_PROBE_CONFIG = """
+components:
+  - id: pr-portal
+    name: Permanent residence portal
+    probes:
+      - {id: pr-home, type: http, url: "http://127.0.0.1:9/pr/", interval: 5s}
+"""
+T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+
+
+def check_result(at: datetime, ok: bool, *, probe: str = "pr-home", location: str = "local") -> CheckResult:
+    """What a probe run returns: a 200 when `ok`, otherwise a 503 with its evidence."""
+    if ok:
+        return CheckResult(probe, location, at, True, latency_ms=40.0, status_code=200)
+    return CheckResult(
+        probe, location, at, False, status_code=503, error_class=ErrorClass.STATUS, error="expected 200, got 503"
+    )
+
+
+def record_checks(
+    runtime: Runtime, *checks: tuple[float, bool], probe: str = "pr-home", location: str = "local", t0: datetime = T0
+) -> list[int]:
+    """Record (seconds after t0, ok) checks as the workers would, each in its slot; returns new delivery ids."""
+    deliveries: list[int] = []
+    for seconds, ok in checks:
+        at = t0 + timedelta(seconds=seconds)
+        with transaction(runtime.sessions) as session:
+            result = check_result(at, ok, probe=probe, location=location)
+            deliveries += record_check(session, result, slot=at, grace_days=7, now=at)
+    return deliveries
 
 
 def portal_config(portal: FlakyPortal, *, interval: str = "0.5s", grace_days: int = 7, extra: str = "") -> str:

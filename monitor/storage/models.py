@@ -274,6 +274,8 @@ class ImportJob(Base):
     """A cases CSV import too large to answer in one request: uploaded, then run by a worker."""
 
     __tablename__ = "import_jobs"
+    # The outbox sweep looks for stuck jobs every 2 s; finished jobs pile up and must not be read each time.
+    __table_args__ = (Index("ix_import_jobs_state", "state"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     source: Mapped[str] = mapped_column(String(255))

@@ -10,12 +10,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from monitor.notify.channel import SendError
-from monitor.outbox.store import Claim, claim, complete, due_deliveries, emit, release
+from monitor.outbox.store import Claim, backlog, claim, complete, due_deliveries, emit, failing_deliveries, release
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import Consumer, EventKind
+from monitor.timefmt import iso
 from monitor.usecases.notify import notify_slack
 from monitor.usecases.relief import relieve_event
 
@@ -94,3 +96,33 @@ def _release(runtime: Runtime, held: Claim, error: str, *, permanent: bool) -> N
 def pending_deliveries(runtime: Runtime) -> list[int]:
     with transaction(runtime.sessions) as session:
         return due_deliveries(session, now=runtime.clock())
+
+
+def backlog_report(runtime: Runtime) -> dict[str, Any]:
+    """What the outbox still owes, per consumer, and each delivery that keeps failing (ops API and CLI)."""
+    with transaction(runtime.sessions) as session:
+        return {
+            "consumers": [
+                {
+                    "consumer": b.consumer.value,
+                    "pending": b.pending,
+                    "failing": b.failing,
+                    "oldest_pending_at": iso(b.oldest_pending_at),
+                    "next_attempt_at": iso(b.next_attempt_at),
+                }
+                for b in backlog(session)
+            ],
+            "failing": [
+                {
+                    "delivery_id": d.id,
+                    "event_id": d.event_id,
+                    "consumer": d.consumer.value,
+                    "subject": d.subject,
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                    "next_attempt_at": iso(d.available_at),
+                    "created_at": iso(d.created_at),
+                }
+                for d in failing_deliveries(session)
+            ],
+        }

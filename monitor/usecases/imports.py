@@ -13,8 +13,8 @@ sweeper (`stuck_imports`, run by the outbox sweep) queues its job again, and a w
 its claim gone at its next write and stops without having written anything that counts. After
 MAX_ATTEMPTS the job is marked failed.
 
-While its bytes are being uploaded a job is `failed` with no `finished_at`: the one state in which an
-interrupted upload is already correct, and that no worker claims. The upload's last write makes it `queued`.
+While its bytes arrive a job is `uploading`, which no worker claims; the upload's last write makes it
+`queued`. An upload that stops (the process died) is marked failed and cleared by the sweeper.
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy import func, select
 
 from exemptions.cases import ImportRejected
-from monitor.outbox.store import backlog, failing_deliveries
 from monitor.storage.enums import ImportState
 from monitor.storage.models import Case, Check, Component, Grant, Outage
 from monitor.timefmt import iso
 from monitor.usecases import imports, jobs
 from monitor.usecases.cases import import_cases_text
+from monitor.usecases.deliver import backlog_report
 from monitor.usecases.imports import ImportJobView, row_error_json
 from monitor.web.context import current_runtime, db
 from monitor.web.errors import error_response
@@ -288,31 +288,4 @@ def get_import(job_id: str) -> tuple[Response, int]:
 @ops.get("/outbox")
 def outbox() -> Response:
     """The delivery backlog per consumer, and what keeps failing: ops see retries that have not caught up."""
-    session = db()
-    return jsonify(
-        {
-            "consumers": [
-                {
-                    "consumer": b.consumer.value,
-                    "pending": b.pending,
-                    "failing": b.failing,
-                    "oldest_pending_at": iso(b.oldest_pending_at),
-                    "next_attempt_at": iso(b.next_attempt_at),
-                }
-                for b in backlog(session)
-            ],
-            "failing": [
-                {
-                    "delivery_id": d.id,
-                    "event_id": d.event_id,
-                    "consumer": d.consumer.value,
-                    "subject": d.subject,
-                    "attempts": d.attempts,
-                    "last_error": d.last_error,
-                    "next_attempt_at": iso(d.available_at),
-                    "created_at": iso(d.created_at),
-                }
-                for d in failing_deliveries(session)
-            ],
-        }
-    )
+    return jsonify(backlog_report(current_runtime()))

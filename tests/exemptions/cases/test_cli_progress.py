@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from exemptions.cli import ProgressPrinter
 from monitor.storage.engine import transaction
 from monitor.storage.enums import ImportState
 from monitor.storage.models import Case, ImportJob
-from tests.conftest import OFFLINE_CONFIG, ROOT, make_runtime
+from tests.conftest import make_runtime
+from tests.exemptions.cases.conftest import import_with_cli
 
 HEADER = "case_id,components,deadline,time_zone"
 
@@ -28,28 +24,6 @@ def rows(n: int) -> list[str]:
 def write_csv(path: Path, lines: list[str]) -> Path:
     path.write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    config = tmp_path / "portalwatch.yaml"
-    config.write_text(OFFLINE_CONFIG, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTALWATCH_", "SLACK_", "REDIS_URL"))}
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
-    env["PYTHONPATH"] = str(ROOT)
-    yield config, env
-
-
-def import_with_cli(cli: tuple[Path, dict[str, str]], csv_path: Path) -> subprocess.CompletedProcess[str]:
-    config, env = cli
-    return subprocess.run(
-        [sys.executable, "-m", "exemptions", "import-cases", str(csv_path), "--config", str(config)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def stored(cli: tuple[Path, dict[str, str]]) -> tuple[int, list[ImportState]]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +13,8 @@ from exemptions.cases import ImportRejected, RowError, import_cases
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.models import Case, CaseComponent, Grant, Outage
-from tests.conftest import OFFLINE_CONFIG, ROOT, make_runtime
+from tests.conftest import OFFLINE_CONFIG, make_runtime
+from tests.exemptions.cases.conftest import import_with_cli
 
 CONFIG = OFFLINE_CONFIG
 
@@ -226,28 +224,6 @@ def test_re_importing_a_case_updates_its_deadline_zone_and_components(runtime: R
 
 
 # --- the command line ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    config = tmp_path / "portalwatch.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTALWATCH_", "SLACK_", "REDIS_URL"))}
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
-    env["PYTHONPATH"] = str(ROOT)
-    yield config, env
-
-
-def import_with_cli(cli: tuple[Path, dict[str, str]], csv_path: Path) -> subprocess.CompletedProcess[str]:
-    config, env = cli
-    return subprocess.run(
-        [sys.executable, "-m", "exemptions", "import-cases", str(csv_path), "--config", str(config)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def cli_case_count(cli: tuple[Path, dict[str, str]]) -> int:

@@ -11,35 +11,7 @@ import pytest
 
 from monitor.config import ConfigError, load_config, parse_config
 from tests.conftest import ROOT
-
-GOOD = """\
-page:
-  name: Test portal status
-  url: "http://status.test/"
-  time_zone: America/Toronto
-components:
-  - id: pr-portal
-    name: Permanent residence portal
-    probes:
-      - id: pr-home
-        type: http
-        url: "http://127.0.0.1:9/"
-        interval: 30s
-  - id: employer-portal
-    name: Employer portal
-    probes:
-      - id: employer-home
-        url: "http://127.0.0.1:9/employer"
-        interval: 1m
-"""
-
-
-def problems_of(text: str, source: str = "portalwatch.yaml") -> list[str]:
-    with pytest.raises(ConfigError) as raised:
-        parse_config(text, source=source)
-    assert raised.value.path == source
-    assert raised.value.problems, "a ConfigError must list at least one problem"
-    return raised.value.problems
+from tests.monitor.config.conftest import GOOD, problems_of
 
 
 def test_the_reference_file_is_accepted() -> None:

@@ -17,38 +17,9 @@ import pytest
 from monitor.config import Config, ConfigError, load_config, parse_config
 from monitor.config.loader import MAX_BYTES, MAX_DEPTH, MAX_NUMBER_CHARS, MAX_VALUES
 from probes.duration import parse_duration
+from tests.monitor.config.conftest import GOOD, problems_of
 
 ROOT = Path(__file__).resolve().parents[3]
-
-# Line numbers below are this text's: line 10 is the first probe's `type`, line 12 its `interval`.
-GOOD = """\
-page:
-  name: Test portal status
-  url: "http://status.test/"
-  time_zone: America/Toronto
-components:
-  - id: pr-portal
-    name: Permanent residence portal
-    probes:
-      - id: pr-home
-        type: http
-        url: "http://127.0.0.1:9/"
-        interval: 30s
-  - id: employer-portal
-    name: Employer portal
-    probes:
-      - id: employer-home
-        url: "http://127.0.0.1:9/employer"
-        interval: 1m
-"""
-
-
-def problems_of(text: str, source: str = "portalwatch.yaml") -> list[str]:
-    with pytest.raises(ConfigError) as raised:
-        parse_config(text, source=source)
-    assert raised.value.path == source
-    assert raised.value.problems, "a ConfigError must list at least one problem"
-    return raised.value.problems
 
 
 def file_problems(path: Path) -> list[str]:

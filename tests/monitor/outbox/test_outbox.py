@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -16,37 +16,11 @@ from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import Consumer, DeliveryState, EventKind
 from monitor.storage.models import Check, Delivery, Grant, NotifyMessage, Outage, OutboxEvent
-from monitor.usecases.checks import record_check
 from monitor.usecases.deliver import Outcome, deliver
-from probes.result import CheckResult, ErrorClass
-from tests.conftest import SlackStandIn, make_runtime
-
-CONFIG = """
-components:
-  - id: pr-portal
-    name: Permanent residence portal
-    probes:
-      - {id: pr-home, type: http, url: "http://127.0.0.1:9/pr/", interval: 5s}
-"""
-T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
-
-
-def check(at: datetime, ok: bool) -> CheckResult:
-    if ok:
-        return CheckResult("pr-home", "local", at, True, latency_ms=40.0, status_code=200)
-    return CheckResult(
-        "pr-home", "local", at, False, status_code=503, error_class=ErrorClass.STATUS, error="expected 200, got 503"
-    )
-
-
-def feed(runtime: Runtime, *checks: tuple[int, bool]) -> list[int]:
-    """Record checks at T0 + seconds; returns the deliveries they created."""
-    deliveries: list[int] = []
-    for seconds, ok in checks:
-        at = T0 + timedelta(seconds=seconds)
-        with transaction(runtime.sessions) as session:
-            deliveries += record_check(session, check(at, ok), slot=at, grace_days=7, now=at + timedelta(seconds=1))
-    return deliveries
+from monitor.usecases.relief import relieve
+from tests.conftest import ONE_PROBE_CONFIG as CONFIG
+from tests.conftest import T0, SlackStandIn, make_runtime
+from tests.conftest import record_checks as feed
 
 
 def by_consumer(runtime: Runtime, delivery_ids: list[int]) -> dict[Consumer, int]:
@@ -272,11 +246,15 @@ def test_a_post_whose_answer_was_lost_is_found_and_updated_not_posted_again(
         assert message.external_id == slack.posts()[0]["ts"]
 
 
-def test_a_hanging_slack_does_not_hold_the_database_so_checks_keep_being_recorded(
-    with_slack: tuple[Runtime, SlackStandIn],
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_hanging_slack_holds_no_lock_so_checks_relief_and_the_closing_check_go_on(
+    backend: str, request: pytest.FixtureRequest, slack: SlackStandIn
 ) -> None:
-    runtime, slack = with_slack
-    runtime.slack.client.timeout = 30  # type: ignore[union-attr]  # the call hangs as long as we hold it
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "postgres_url")
+    runtime = make_runtime(
+        url, CONFIG, slack_token="xoxb-test", slack_channel="C0OUTAGES", slack_api_url=slack.url, slack_timeout=30
+    )
+    add_case(runtime, "C-1", T0 + timedelta(seconds=7))
     opened = by_consumer(runtime, feed(runtime, (0, True), (5, False), (10, False)))[Consumer.SLACK]
     slack.hold = threading.Event()
     at_clock(runtime, T0 + timedelta(seconds=15))
@@ -284,18 +262,31 @@ def test_a_hanging_slack_does_not_hold_the_database_so_checks_keep_being_recorde
     worker.start()
     assert slack.holding.wait(10), "the Slack call never started"
 
-    # On SQLite a transaction holds the whole database's write lock: if the Slack call were inside
-    # one, this check could not be recorded until Slack answered.
-    recorder = threading.Thread(target=feed, args=(runtime, (15, False)))
-    recorder.start()
-    recorder.join(10)
-    recorded = not recorder.is_alive()
+    # On SQLite a transaction holds the whole database's write lock, on PostgreSQL the outage's row
+    # lock: if the Slack call were inside one, none of this could happen until Slack answered.
+    def meanwhile() -> None:
+        feed(runtime, (15, False))
+        relieve(runtime, outage_id(runtime))
+        feed(runtime, (20, True), (25, True))  # the portal is back: the closing check
+
+    other = threading.Thread(target=meanwhile)
+    other.start()
+    other.join(15)
+    went_on = not other.is_alive()
     slack.hold.set()
     worker.join(10)
-    recorder.join(10)
-    assert recorded, "recording a check waited for Slack"
+    other.join(10)
+    assert went_on, "checks or relief waited for Slack"
     with transaction(runtime.sessions) as session:
-        assert session.scalar(select(func.count()).select_from(Check)) == 4
+        assert session.scalar(select(func.count()).select_from(Check)) == 6
+        assert session.scalars(select(Outage)).one().ended_at == T0 + timedelta(seconds=20)
+    assert grant_count(runtime) == 1
+    runtime.close()
+
+
+def outage_id(runtime: Runtime) -> int:
+    with transaction(runtime.sessions) as session:
+        return session.scalars(select(Outage.id)).one()
 
 
 def test_a_check_delivered_twice_is_recorded_once(database_url: str) -> None:

@@ -12,12 +12,10 @@ from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import EndReason, EventKind, GrantStatus
 from monitor.storage.models import Grant, Location, Outage, OutboxEvent
-from monitor.usecases.checks import record_check
 from monitor.usecases.configure import apply_config
 from monitor.usecases.jobs import relieve_open_outages_job
 from monitor.usecases.relief import open_outage_ids, relieve
-from probes.result import CheckResult, ErrorClass
-from tests.conftest import make_runtime
+from tests.conftest import T0, make_runtime, record_checks
 
 TWO_LOCATIONS = """
 locations: [montreal, vancouver]
@@ -31,20 +29,6 @@ components:
     probes:
       - {id: employer-home, type: http, url: "http://127.0.0.1:9/employer/", interval: 5s}
 """
-T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
-
-
-def result(probe: str, location: str, at: datetime, ok: bool) -> CheckResult:
-    if ok:
-        return CheckResult(probe, location, at, True, latency_ms=30.0, status_code=200)
-    return CheckResult(probe, location, at, False, status_code=503, error_class=ErrorClass.STATUS, error="503")
-
-
-def feed(runtime: Runtime, probe: str, location: str, *checks: tuple[int, bool]) -> None:
-    for seconds, ok in checks:
-        at = T0 + timedelta(seconds=seconds)
-        with transaction(runtime.sessions) as session:
-            record_check(session, result(probe, location, at, ok), slot=at, grace_days=7, now=at)
 
 
 def reconfigure(runtime: Runtime, text: str, now: datetime) -> None:
@@ -66,8 +50,8 @@ def event_kinds(runtime: Runtime) -> list[str]:
 def test_a_location_removed_from_the_configuration_no_longer_holds_its_component_down(database_url: str) -> None:
     runtime = make_runtime(database_url, TWO_LOCATIONS)
     # Vancouver's probe host has a bad network: it sees the portal down; Montreal sees it up.
-    feed(runtime, "pr-home", "vancouver", (0, True), (5, False), (10, False))
-    feed(runtime, "pr-home", "montreal", (0, True), (5, True), (10, True))
+    record_checks(runtime, (0, True), (5, False), (10, False), probe="pr-home", location="vancouver")
+    record_checks(runtime, (0, True), (5, True), (10, True), probe="pr-home", location="montreal")
     (opened,) = outages(runtime)
     assert opened.ended_at is None
 
@@ -79,8 +63,8 @@ def test_a_location_removed_from_the_configuration_no_longer_holds_its_component
     assert closed.end_reason == EndReason.WATCH_REMOVED
 
     # Vancouver's worker is still running an old configuration: its failures no longer count.
-    feed(runtime, "pr-home", "vancouver", (15, False), (20, False), (25, False))
-    feed(runtime, "pr-home", "montreal", (15, True), (20, True), (25, True))
+    record_checks(runtime, (15, False), (20, False), (25, False), probe="pr-home", location="vancouver")
+    record_checks(runtime, (15, True), (20, True), (25, True), probe="pr-home", location="montreal")
     assert [o.ended_at is None for o in outages(runtime)] == [False]
     runtime.close()
 
@@ -95,7 +79,7 @@ def test_a_component_removed_while_its_outage_is_open_is_closed_at_its_last_fail
             "case_id,components,deadline,time_zone\n"
             f"C-1,employer-portal,{(T0 + timedelta(seconds=7)).isoformat()},America/Toronto\n",
         )
-    feed(runtime, "employer-home", "montreal", (0, True), (5, False), (10, False), (15, False))
+    record_checks(runtime, (0, True), (5, False), (10, False), (15, False), probe="employer-home", location="montreal")
     (opened,) = outages(runtime)
     relieve(runtime, opened.id)
 
@@ -130,8 +114,8 @@ components:
       - {id: pr-login, type: http, url: "http://127.0.0.1:9/pr/login", interval: 5s}
 """
     runtime = make_runtime(sqlite_url, two_probes)
-    feed(runtime, "pr-login", "local", (0, True), (5, False), (10, False))
-    feed(runtime, "pr-home", "local", (0, True), (5, True), (10, True))
+    record_checks(runtime, (0, True), (5, False), (10, False), probe="pr-login", location="local")
+    record_checks(runtime, (0, True), (5, True), (10, True), probe="pr-home", location="local")
     login = '      - {id: pr-login, type: http, url: "http://127.0.0.1:9/pr/login", interval: 5s}\n'
     reconfigure(runtime, two_probes.replace(login, ""), T0 + timedelta(minutes=1))
     (closed,) = outages(runtime)
@@ -141,7 +125,7 @@ components:
 
 def test_reloading_the_same_configuration_changes_nothing(database_url: str) -> None:
     runtime = make_runtime(database_url, TWO_LOCATIONS)
-    feed(runtime, "pr-home", "montreal", (0, True), (5, False), (10, False))
+    record_checks(runtime, (0, True), (5, False), (10, False), probe="pr-home", location="montreal")
     before = event_kinds(runtime)
     reconfigure(runtime, TWO_LOCATIONS, T0 + timedelta(minutes=5))
     assert [o.ended_at for o in outages(runtime)] == [None]

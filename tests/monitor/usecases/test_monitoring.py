@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,13 +13,12 @@ from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import EventKind, WatchState
 from monitor.storage.models import Component, Grant, Outage, OutboxEvent
-from monitor.usecases.checks import record_check
 from monitor.usecases.deliver import deliver
 from monitor.usecases.monitoring import check_monitoring
 from monitor.usecases.relief import relieve
 from monitor.web import create_app
-from probes.result import CheckResult, ErrorClass
-from tests.conftest import SlackStandIn, make_runtime
+from tests.conftest import T0, SlackStandIn, make_runtime
+from tests.conftest import record_checks as feed
 
 CONFIG = """
 components:
@@ -28,21 +27,6 @@ components:
     probes:
       - {id: pr-home, type: http, url: "http://127.0.0.1:9/pr/", interval: 30s}
 """
-T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
-
-
-def feed(runtime: Runtime, *checks: tuple[float, bool]) -> list[int]:
-    deliveries: list[int] = []
-    for seconds, ok in checks:
-        at = T0 + timedelta(seconds=seconds)
-        result = (
-            CheckResult("pr-home", "local", at, True, latency_ms=30.0, status_code=200)
-            if ok
-            else CheckResult("pr-home", "local", at, False, status_code=503, error_class=ErrorClass.STATUS, error="503")
-        )
-        with transaction(runtime.sessions) as session:
-            deliveries += record_check(session, result, slot=at, grace_days=7, now=at)
-    return deliveries
 
 
 def component(runtime: Runtime) -> Component:

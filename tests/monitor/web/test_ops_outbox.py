@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from monitor.storage.engine import transaction
-from monitor.usecases.checks import record_check
 from monitor.usecases.deliver import deliver
 from monitor.web import create_app
-from probes.result import CheckResult, ErrorClass
-from tests.conftest import SlackStandIn, make_runtime
+from tests.conftest import ONE_PROBE_CONFIG as CONFIG
+from tests.conftest import T0, SlackStandIn, make_runtime, record_checks
 
-CONFIG = """
-components:
-  - id: pr-portal
-    name: Permanent residence portal
-    probes:
-      - {id: pr-home, type: http, url: "http://127.0.0.1:9/pr/", interval: 5s}
-"""
 TOKEN = "ops-token-for-the-outbox-tests-0123"
-T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
 
 def test_the_outbox_backlog_shows_pending_and_failing_deliveries_per_consumer(
@@ -28,16 +18,7 @@ def test_the_outbox_backlog_shows_pending_and_failing_deliveries_per_consumer(
     runtime = make_runtime(
         sqlite_url, CONFIG, ops_token=TOKEN, slack_token="xoxb-test", slack_channel="C1", slack_api_url=slack.url
     )
-    deliveries: list[int] = []
-    for seconds, ok in ((0, True), (5, False), (10, False)):
-        at = T0 + timedelta(seconds=seconds)
-        result = (
-            CheckResult("pr-home", "local", at, True, status_code=200)
-            if ok
-            else CheckResult("pr-home", "local", at, False, status_code=503, error_class=ErrorClass.STATUS, error="x")
-        )
-        with transaction(runtime.sessions) as session:
-            deliveries += record_check(session, result, slot=at, grace_days=7, now=at)
+    deliveries = record_checks(runtime, (0, True), (5, False), (10, False))
     slack.failing = True
     runtime.clock = lambda: T0 + timedelta(seconds=20)
     for delivery_id in deliveries:

@@ -130,6 +130,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         _check("import_jobs", "state", IMPORT_STATES),
     )
+    with op.batch_alter_table("import_jobs") as batch_op:
+        batch_op.create_index("ix_import_jobs_state", ["state"], unique=False)
     op.create_table(
         "import_chunks",
         sa.Column("job_id", sa.String(length=32), nullable=False),

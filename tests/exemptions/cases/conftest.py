@@ -1,0 +1,37 @@
+"""Running `python -m exemptions import-cases` as a user would: a config file, a fresh database, a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import OFFLINE_CONFIG, ROOT
+
+Cli = tuple[Path, dict[str, str]]
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    config = tmp_path / "portalwatch.yaml"
+    config.write_text(OFFLINE_CONFIG, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTALWATCH_", "SLACK_", "REDIS_URL"))}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    env["PYTHONPATH"] = str(ROOT)
+    yield config, env
+
+
+def import_with_cli(cli: Cli, csv_path: Path) -> subprocess.CompletedProcess[str]:
+    config, env = cli
+    return subprocess.run(
+        [sys.executable, "-m", "exemptions", "import-cases", str(csv_path), "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
