@@ -56,9 +56,9 @@ def outage_message(facts: OutageFacts, *, time_zone: str, page_url: str) -> Mess
         headline = f":red_circle: Major outage: {facts.component_name}"
         text = f"Major outage: {facts.component_name} is down since {started}"
         when = f"*Down since* {started}"
-    elif facts.end_reason in _ENDED_BECAUSE:
+    elif facts.end_reason is not None and facts.end_reason in _ENDED_BECAUSE:
         ended = local(facts.ended_at, time_zone)
-        reason = _ENDED_BECAUSE[facts.end_reason]  # type: ignore[index]
+        reason = _ENDED_BECAUSE[facts.end_reason]
         headline = f":white_circle: Closed: {facts.component_name}"
         text = f"Closed: {facts.component_name} was last seen down at {ended}; {reason}"
         when = f"*Down* {started} → last seen down {ended}\n*Closed because* {reason}"
