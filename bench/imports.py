@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -33,7 +30,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import sqlalchemy
 from sqlalchemy import func, select
 
 from bench.relief import (
@@ -48,8 +44,7 @@ from bench.relief import (
     add_outage,
     fresh_database,
     parse_backends,
-    pg_admin_url,
-    pg_server_version,
+    print_machine,
 )
 from monitor.config import parse_config
 from monitor.runtime import Runtime
@@ -317,13 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = int(args.rows)
 
     try:
-        versions = [f"sqlalchemy {sqlalchemy.__version__}"]
-        if "sqlite" in backends:
-            versions.append(f"SQLite {sqlite3.sqlite_version}")
-        if "postgresql" in backends:
-            versions.append(f"PostgreSQL server {pg_server_version(pg_admin_url())}")
-        print(f"machine:  {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
-        print(f"versions: {', '.join(versions)}")
+        print_machine(backends)
         print(
             f"job:      {imports.CHUNK_BYTES // 1024} KiB chunks, {imports.BATCH_ROWS:,} rows staged per transaction, "
             f"{imports.MAX_ERRORS} problems kept"

@@ -302,6 +302,17 @@ def parse_cases(value: str) -> list[int]:
     return counts
 
 
+def print_machine(backends: list[str]) -> None:
+    """The machine and versions a run measured, printed above its figures."""
+    versions = [f"sqlalchemy {sqlalchemy.__version__}"]
+    if "sqlite" in backends:
+        versions.append(f"SQLite {sqlite3.sqlite_version}")
+    if "postgresql" in backends:
+        versions.append(f"PostgreSQL server {pg_server_version(pg_admin_url())}")
+    print(f"machine:  {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
+    print(f"versions: {', '.join(versions)}")
+
+
 def parse_backends(value: str) -> list[str]:
     names = [part.strip() for part in value.split(",") if part.strip()]
     unknown = [n for n in names if n not in BACKENDS]
@@ -319,13 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     backends: list[str] = args.backends
 
     try:
-        versions = [f"sqlalchemy {sqlalchemy.__version__}"]
-        if "sqlite" in backends:
-            versions.append(f"SQLite {sqlite3.sqlite_version}")
-        if "postgresql" in backends:
-            versions.append(f"PostgreSQL server {pg_server_version(pg_admin_url())}")
-        print(f"machine:  {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
-        print(f"versions: {', '.join(versions)}")
+        print_machine(backends)
         print(
             f"scenario: deadlines over {SPREAD.days} days, ~{IN_WINDOW_SHARE:.0%} inside a "
             f"{(WINDOW_END - WINDOW_START).total_seconds() / 3600:g}-hour closed outage of {OUTAGE_COMPONENT} "

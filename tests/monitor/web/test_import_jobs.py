@@ -19,9 +19,8 @@ from monitor.storage.models import Case, ImportChunk, ImportJob, Outage
 from monitor.usecases import jobs
 from monitor.web import create_app
 from tests.conftest import OFFLINE_CONFIG, make_runtime
+from tests.monitor.web.conftest import NOW, TOKEN, bearer
 
-TOKEN = "s3cret"
-NOW = datetime(2026, 11, 22, 14, 15, tzinfo=UTC)
 HEADER = "case_id,components,deadline,time_zone"
 IMPORT = "/api/ops/cases/import"
 ONE_MIB = 1024 * 1024
@@ -53,23 +52,6 @@ class Recorder:
 
     def __call__(self, job: str, args: tuple[Any, ...], *, queue: str, expires: float | None = None) -> None:
         self.sent.append((job, args, queue))
-
-
-@pytest.fixture
-def runtime(sqlite_url: str) -> Iterator[Runtime]:
-    runtime = make_runtime(sqlite_url, OFFLINE_CONFIG, ops_token=TOKEN)
-    runtime.clock = lambda: NOW
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> FlaskClient:
-    return create_app(runtime).test_client()
-
-
-def bearer() -> dict[str, str]:
-    return {"Authorization": f"Bearer {TOKEN}"}
 
 
 def case_count(runtime: Runtime) -> int:

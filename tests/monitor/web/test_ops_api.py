@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,11 +13,10 @@ from monitor.storage.engine import transaction
 from monitor.storage.models import Case, Outage
 from monitor.web import create_app
 from tests.conftest import OFFLINE_CONFIG, make_runtime
+from tests.monitor.web.conftest import NOW, TOKEN, bearer
 
 CONFIG = OFFLINE_CONFIG
 
-TOKEN = "s3cret"
-NOW = datetime(2026, 11, 22, 14, 15, tzinfo=UTC)
 HEADER = "case_id,components,deadline,time_zone"
 
 
@@ -35,23 +33,6 @@ def csv_with_bad_row_57() -> str:
     lines = valid_csv().splitlines()
     lines[57] = "C-0057,pr-portal,2026-13-45T10:00:00-05:00,America/Toronto"
     return "\n".join(lines) + "\n"
-
-
-@pytest.fixture
-def runtime(sqlite_url: str) -> Iterator[Runtime]:
-    runtime = make_runtime(sqlite_url, CONFIG, ops_token=TOKEN)
-    runtime.clock = lambda: NOW
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> FlaskClient:
-    return create_app(runtime).test_client()
-
-
-def bearer(token: str = TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def case_count(runtime: Runtime) -> int:
