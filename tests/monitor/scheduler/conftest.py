@@ -13,6 +13,19 @@ from tests.monitor.scheduler.proxy import TcpProxy
 
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 12
 
+# Two probes with different intervals at two locations: what the scheduler's tests send checks for.
+CONFIG = """
+locations: [montreal, vancouver]
+failure_threshold: 3
+relief: {interval: 30s}
+components:
+  - id: pr-portal
+    name: Permanent residence portal
+    probes:
+      - {id: pr-home, type: http, url: "http://127.0.0.1:9/pr/", interval: 10s}
+      - {id: pr-login, type: http, url: "http://127.0.0.1:9/pr/login", interval: 1m}
+"""
+
 
 @pytest.fixture
 def redis_space() -> Iterator[RedisSpace]:

@@ -17,18 +17,9 @@ from monitor.scheduler.loop import Scheduler
 from monitor.scheduler.slots import slot_for
 from monitor.usecases import jobs
 from tests.conftest import make_runtime
+from tests.monitor.scheduler.conftest import CONFIG
 from tests.monitor.scheduler.fakes import FakeClock, Recorder, assert_each_slot_used_once_and_increasing, run_for
 
-CONFIG = """
-locations: [montreal, vancouver]
-relief: {interval: 30s}
-components:
-  - id: pr-portal
-    name: Permanent residence portal
-    probes:
-      - {id: pr-home, type: http, url: "http://127.0.0.1:9/pr/", interval: 10s}
-      - {id: pr-login, type: http, url: "http://127.0.0.1:9/pr/login", interval: 1m}
-"""
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
 

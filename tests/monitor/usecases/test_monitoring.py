@@ -29,6 +29,13 @@ components:
 """
 
 
+def add_cases(runtime: Runtime, **deadlines: timedelta) -> None:
+    """Cases on the portal whose deadlines fall this long after T0 (their ids are the keywords)."""
+    rows = [f"{case_id},pr-portal,{(T0 + after).isoformat()},America/Toronto" for case_id, after in deadlines.items()]
+    with transaction(runtime.sessions) as session:
+        import_cases(session, "\n".join(["case_id,components,deadline,time_zone", *rows]) + "\n")
+
+
 def component(runtime: Runtime) -> Component:
     with transaction(runtime.sessions) as session:
         return session.get_one(Component, "pr-portal")
@@ -98,13 +105,7 @@ def test_summary_json_never_shows_operational_for_a_component_nobody_is_watching
 def test_an_open_outage_whose_checks_stopped_still_shows_the_outage_and_its_relief_stops_at_the_last_check(
     runtime: Runtime,
 ) -> None:
-    with transaction(runtime.sessions) as session:
-        import_cases(
-            session,
-            "case_id,components,deadline,time_zone\n"
-            f"DURING,pr-portal,{(T0 + timedelta(seconds=45)).isoformat()},America/Toronto\n"
-            f"HOURS-LATER,pr-portal,{(T0 + timedelta(hours=5)).isoformat()},America/Toronto\n",
-        )
+    add_cases(runtime, DURING=timedelta(seconds=45), HOURS_LATER=timedelta(hours=5))
     feed(runtime, (0, True), (30, False), (60, False))
     (outage_id,) = [o for o in _outage_ids(runtime)]
     at(runtime, 6 * 3600)  # the workers died at 14:01; six hours later nothing has arrived
@@ -120,12 +121,7 @@ def test_an_open_outage_whose_checks_stopped_still_shows_the_outage_and_its_reli
 def test_after_a_forward_clock_jump_provisional_relief_does_not_cover_the_hour_nobody_watched(
     runtime: Runtime,
 ) -> None:
-    with transaction(runtime.sessions) as session:
-        import_cases(
-            session,
-            "case_id,components,deadline,time_zone\n"
-            f"IN-THE-JUMP,pr-portal,{(T0 + timedelta(minutes=30)).isoformat()},America/Toronto\n",
-        )
+    add_cases(runtime, IN_THE_JUMP=timedelta(minutes=30))
     feed(runtime, (0, True), (30, False), (60, False))
     # The host's clock leaps an hour ahead: the next checks say 15:01, 15:01:30, still failing.
     feed(runtime, (3660, False), (3690, False))

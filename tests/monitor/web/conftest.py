@@ -1,14 +1,20 @@
-"""The ops API's test app: the offline configuration, a bearer token, and a clock stopped at NOW."""
+"""The web tests' parts: the ops test app (offline configuration, a bearer token, a clock stopped at NOW),
+a recorded outage, and Debian's chromium."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser, sync_playwright
 
 from monitor.runtime import Runtime
+from monitor.storage.engine import transaction
+from monitor.storage.models import Outage
 from monitor.web import create_app
 from tests.conftest import OFFLINE_CONFIG, make_runtime
 
@@ -31,3 +37,42 @@ def client(runtime: Runtime) -> FlaskClient:
 
 def bearer(token: str = TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def add_outage(runtime: Runtime) -> int:
+    """The permanent residence portal, down from 10:00 to 11:00 EST on 20 November; last good check 09:59."""
+    with transaction(runtime.sessions) as session:
+        outage = Outage(
+            component_id="pr-portal",
+            started_at=datetime(2026, 11, 20, 15, 0, tzinfo=UTC),
+            last_ok_at=datetime(2026, 11, 20, 14, 59, tzinfo=UTC),
+            ended_at=datetime(2026, 11, 20, 16, 0, tzinfo=UTC),
+            detected_at=datetime(2026, 11, 20, 15, 1, tzinfo=UTC),
+            grace_days=7,
+        )
+        session.add(outage)
+        session.flush()
+        return outage.id
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Without these, chromium reaches out to Google's services at start, which this machine's closed network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is required for page tests: `make test` installs Debian's chromium package")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

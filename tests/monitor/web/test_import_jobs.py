@@ -15,11 +15,11 @@ from werkzeug.test import TestResponse
 
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
-from monitor.storage.models import Case, ImportChunk, ImportJob, Outage
+from monitor.storage.models import Case, ImportChunk, ImportJob
 from monitor.usecases import jobs
 from monitor.web import create_app
 from tests.conftest import OFFLINE_CONFIG, make_runtime
-from tests.monitor.web.conftest import NOW, TOKEN, bearer
+from tests.monitor.web.conftest import NOW, TOKEN, add_outage, bearer
 
 HEADER = "case_id,components,deadline,time_zone"
 IMPORT = "/api/ops/cases/import"
@@ -57,21 +57,6 @@ class Recorder:
 def case_count(runtime: Runtime) -> int:
     with transaction(runtime.sessions) as session:
         return session.scalar(select(func.count()).select_from(Case)) or 0
-
-
-def add_outage(runtime: Runtime) -> int:
-    with transaction(runtime.sessions) as session:
-        outage = Outage(
-            component_id="pr-portal",
-            started_at=datetime(2026, 11, 20, 15, 0, tzinfo=UTC),
-            last_ok_at=datetime(2026, 11, 20, 14, 59, tzinfo=UTC),
-            ended_at=datetime(2026, 11, 20, 16, 0, tzinfo=UTC),
-            detected_at=datetime(2026, 11, 20, 15, 1, tzinfo=UTC),
-            grace_days=7,
-        )
-        session.add(outage)
-        session.flush()
-        return outage.id
 
 
 def poll(client: FlaskClient, response: TestResponse) -> dict[str, Any]:

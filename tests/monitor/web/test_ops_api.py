@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
@@ -13,7 +13,7 @@ from monitor.storage.engine import transaction
 from monitor.storage.models import Case, Outage
 from monitor.web import create_app
 from tests.conftest import OFFLINE_CONFIG, make_runtime
-from tests.monitor.web.conftest import NOW, TOKEN, bearer
+from tests.monitor.web.conftest import NOW, TOKEN, add_outage, bearer
 
 CONFIG = OFFLINE_CONFIG
 
@@ -285,19 +285,7 @@ def test_the_summary_shows_an_open_outage(client: FlaskClient, runtime: Runtime)
 
 
 def test_cases_imported_after_an_outage_get_the_relief_it_earned(client: FlaskClient, runtime: Runtime) -> None:
-    # Down from 10:00 to 11:00 EST on 20 November; the last good check was at 09:59.
-    with transaction(runtime.sessions) as session:
-        outage = Outage(
-            component_id="pr-portal",
-            started_at=datetime(2026, 11, 20, 15, 0, tzinfo=UTC),
-            last_ok_at=datetime(2026, 11, 20, 14, 59, tzinfo=UTC),
-            ended_at=datetime(2026, 11, 20, 16, 0, tzinfo=UTC),
-            detected_at=datetime(2026, 11, 20, 15, 1, tzinfo=UTC),
-            grace_days=7,
-        )
-        session.add(outage)
-        session.flush()
-        outage_id = outage.id
+    outage_id = add_outage(runtime)  # down from 10:00 to 11:00 EST on 20 November
     csv = "\n".join(
         [
             HEADER,

@@ -8,19 +8,17 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.serving import make_server
 
 from monitor.web import create_app
 from monitor.web.app import MAX_UPLOAD_BYTES
 from tests.conftest import OFFLINE_CONFIG, ROOT, make_runtime
-from tests.monitor.web.test_status_page_browser import CHROMIUM, CHROMIUM_ARGS
 
 TOKEN = secrets.token_hex(32)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -118,16 +116,6 @@ def test_pages_load_only_their_own_stylesheet_and_json_loads_nothing(app: Flask)
 
 
 # ---- in a real browser ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is required for page tests: `make test` installs Debian's chromium package")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 # Recorded from the first script that runs in every document, before the page's own content.
