@@ -27,7 +27,7 @@ from monitor import cli
 from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.storage.engine import transaction
-from monitor.storage.models import Component, Grant, Outage
+from monitor.storage.models import Component, Outage, PaperAuthorisation, ReliefDecision
 from monitor.timefmt import local
 from monitor.usecases.cases import import_cases_text
 
@@ -46,11 +46,13 @@ def demo_settings(database: Path, config_path: str) -> Settings:
 def narrate(runtime: Runtime, stop: threading.Event) -> None:
     zone = runtime.config.page.time_zone
     told: set[tuple[int, str]] = set()
-    grants_told = 0
+    decided_told: tuple[int, int] = (0, 0)
     while not stop.wait(2):
         with transaction(runtime.sessions) as session:
             outages = session.execute(select(Outage, Component.name).join(Component)).all()
-            grants = session.scalar(select(func.count()).select_from(Grant)) or 0
+            decided = session.scalar(select(func.count()).select_from(ReliefDecision)) or 0
+            paper = session.scalar(select(func.count()).select_from(PaperAuthorisation)) or 0
+            example = session.scalars(select(ReliefDecision).order_by(ReliefDecision.case_id).limit(1)).first()
         for outage, name in outages:
             if (outage.id, "open") not in told:
                 told.add((outage.id, "open"))
@@ -58,9 +60,15 @@ def narrate(runtime: Runtime, stop: threading.Event) -> None:
             if outage.ended_at and (outage.id, "end") not in told:
                 told.add((outage.id, "end"))
                 print(f"  ▼ RESOLVED #{outage.id} {name}: back at {local(outage.ended_at, zone)}", flush=True)
-        if grants != grants_told:
-            print(f"  ✓ {grants} case(s) granted an extension so far", flush=True)
-            grants_told = grants
+        if (decided, paper) != decided_told:
+            print(f"  ✓ {decided} case(s) given relief so far; {paper} paper-filing authorisation(s)", flush=True)
+            if example is not None:
+                print(
+                    f"    e.g. {example.case_id}: {local(example.original_deadline, zone)} → "
+                    f"{local(example.effective_deadline, zone)} ({', '.join(example.rules)}; {example.status.value})",
+                    flush=True,
+                )
+            decided_told = (decided, paper)
 
 
 def main(argv: list[str] | None = None) -> int:

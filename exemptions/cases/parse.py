@@ -1,8 +1,10 @@
 """Reading a cases CSV: every row checked, every problem named by row, line and column (no database here).
 
-The file: a header row naming at least `case_id,components,deadline,time_zone` (in any order; other columns are
-allowed and ignored), then one case per row. `components` lists component ids separated by `;`, `deadline` is
-ISO 8601 with a UTC offset, `time_zone` an IANA zone name.
+The file: a header row naming at least `case_id,components,deadline,time_zone`, optionally `extendable`,
+`email`, `webhook_url` and `language` (in any order; other columns are allowed and ignored, except
+`access_code`, which is refused until access codes can be stored safely), then one case per row.
+`components` lists component ids separated by `;`, `deadline` is ISO 8601 with a UTC offset, `time_zone` an
+IANA zone name. An empty optional cell takes the default: extendable, and no email, webhook or language.
 
 `CasesReader` reads a text stream row by row in bounded memory (for large imports run as a background job);
 `parse_cases_csv` reads a whole string on top of it and refuses the file if any row is wrong.
@@ -14,15 +16,32 @@ import csv
 import io
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, ClassVar, NamedTuple
+from urllib.parse import urlsplit
 
+from monitor.storage.enums import Language
 from monitor.timezones import iana_zone_names
 
 REQUIRED_COLUMNS = ("case_id", "components", "deadline", "time_zone")
+OPTIONAL_COLUMNS = ("extendable", "email", "webhook_url", "language")
 MAX_CASE_ID_LENGTH = 64
+MAX_EMAIL_LENGTH = 320  # the column's size: a local part of up to 64 characters, @, a domain of up to 255
+MAX_WEBHOOK_URL_LENGTH = 2048
 MAX_ERRORS_SHOWN = 50  # in ImportRejected's message; `errors` keeps every collected one
+
+# Columns refused by name (case-insensitively), with why: silently ignoring them would drop what the file means.
+NOT_SUPPORTED_YET = {
+    "access_code": (
+        "is not supported yet: access codes may only be stored as slow hashes, which this version cannot do; "
+        "remove the column and import the file again"
+    ),
+}
+
+# `extendable`: true or false as spreadsheets write them (TRUE, False), and yes/no, 1/0; any case.
+EXTENDABLE_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 # Deadlines outside this range are refused. Not a policy about which dates are plausible: datetime's own range
 # ends at year 1 and 9999, so a deadline there overflows when converted to UTC or extended by grace days
@@ -33,19 +52,38 @@ LATEST_DEADLINE = datetime(2200, 1, 1, tzinfo=UTC)  # excluded
 _EXPECTED_HEADER = ",".join(REQUIRED_COLUMNS)
 _NONE: frozenset[str] = frozenset()
 _DEADLINE_RANGE = "from 1970-01-01T00:00Z up to (not including) 2200-01-01T00:00Z"
+_LANGUAGES = {language.value: language for language in Language}
+_LANGUAGES_LISTED = " or ".join(_LANGUAGES)
 
 # A NUL or a lone surrogate (what `errors="surrogateescape"` makes of bytes that are not UTF-8) passes through
 # the csv module into the fields, then makes the database or the JSON/terminal output fail later. Python 3.11's
 # csv accepts NUL; older versions raised `_csv.Error: line contains NUL`, which is handled below as well.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
+# A plausible address, not RFC 5322's every corner: a dot-separated local part without spaces, quotes or
+# brackets, and a domain of at least two labels whose last is a name (letters, or an IDNA `xn--` label).
+# Letters may be any script's (internationalised addresses); isprintable() keeps invisible characters out.
+_EMAIL_ATOM = r"[^\s\"(),.:;<>@\[\\\]]+"
+_DOMAIN_LABEL = r"[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?"
+_EMAIL = re.compile(
+    rf"(?P<local>{_EMAIL_ATOM}(?:\.{_EMAIL_ATOM})*)"
+    rf"@(?P<domain>(?:{_DOMAIN_LABEL}\.)+(?:[^\W\d_]{{2,63}}|(?i:xn--[a-z0-9-]{{1,59}})))"
+)
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
-@dataclass(frozen=True)
-class CaseRow:
+
+class CaseRow(NamedTuple):
+    """One checked case. A named tuple rather than a dataclass: millions are made in a large import, and a
+    tuple is made three times faster than a frozen dataclass."""
+
     case_id: str
     components: tuple[str, ...]
-    deadline: datetime
+    deadline: datetime  # as written, with its UTC offset
     time_zone: str
+    extendable: bool = True  # False: relief flags the case as affected but never moves its deadline
+    email: str | None = None
+    webhook_url: str | None = None
+    language: Language | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +141,65 @@ def _unstorable(value: str) -> str | None:
         f"contains text that is not valid Unicode (lone surrogate U+{ord(char):04X}, from bytes that are not UTF-8); "
         "save the file as CSV (UTF-8)"
     )
+
+
+def split_components(raw: str) -> tuple[str, ...]:
+    """The component ids of a `components` cell: split at `;`, trimmed, empty ones dropped, each kept once."""
+    if raw and ";" not in raw and raw == raw.strip():  # the common case, without the lists below
+        return (raw,)
+    return tuple(dict.fromkeys(c.strip() for c in raw.split(";") if c.strip()))
+
+
+# --- the optional columns: each reads a non-empty, stripped cell into (value, None) or (None, problem) -------
+
+
+def read_extendable(raw: str) -> tuple[bool | None, str | None]:
+    value = EXTENDABLE_WORDS.get(raw.lower())
+    if value is None:
+        return None, f"{_show(raw)} is neither true nor false (yes/no and 1/0 are read too); empty means true"
+    return value, None
+
+
+def read_email(raw: str) -> tuple[str | None, str | None]:
+    if len(raw) > MAX_EMAIL_LENGTH:
+        return None, f"is longer than {MAX_EMAIL_LENGTH} characters"
+    found = _EMAIL.fullmatch(raw)
+    if found is None or len(found.group("local")) > 64 or len(found.group("domain")) > 255 or not raw.isprintable():
+        return None, f"{_show(raw)} is not a plausible email address such as name@example.ca"
+    return raw, None
+
+
+def read_webhook_url(raw: str) -> tuple[str | None, str | None]:
+    example = "an absolute http:// or https:// URL such as https://example.ca/hooks/deadlines"
+    if len(raw) > MAX_WEBHOOK_URL_LENGTH:
+        return None, f"is longer than {MAX_WEBHOOK_URL_LENGTH:,} characters"
+    if _SPACE_OR_CONTROL.search(raw) is not None or not raw.isprintable():
+        return None, f"{_show(raw)} contains spaces or control characters; percent-encode them (a space is %20)"
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # ValueError when it is not a number from 0 to 65535
+    except ValueError:
+        return None, f"{_show(raw)} is not a well-formed URL; write {example}"
+    if parts.scheme.lower() not in ("http", "https"):
+        return None, f"{_show(raw)} is not {example}"
+    if not parts.hostname or port == 0:
+        return None, f"{_show(raw)} has no host (or port 0); write {example}"
+    return raw, None
+
+
+def read_language(raw: str) -> tuple[Language | None, str | None]:
+    language = _LANGUAGES.get(raw.lower())
+    if language is None:
+        return None, f"{_show(raw)} is not a language cases are written to in; use {_LANGUAGES_LISTED}"
+    return language, None
+
+
+_OPTIONAL_READERS: dict[str, Callable[[str], tuple[Any, str | None]]] = {
+    "extendable": read_extendable,
+    "email": read_email,
+    "webhook_url": read_webhook_url,
+    "language": read_language,
+}
 
 
 class _RecordScan:
@@ -181,6 +278,12 @@ class CasesReader:
     detect duplicates itself (e.g. in the database).
     """
 
+    # Rows as most rows are (every field there, nothing to report) pass a quick check inlined in the reading
+    # loop; any other row, and any row the quick check does not accept, gets the full check, which names each
+    # problem. Off in tests that compare the two.
+    _quick_check: ClassVar[bool] = True
+    _COMBINATIONS_KEPT = 4096  # distinct `components` cells remembered as valid, for the quick check
+
     def __init__(
         self,
         stream: Iterable[str],
@@ -196,6 +299,9 @@ class CasesReader:
         self.rows_read = 0
         self.min_deadline: datetime | None = None  # in UTC
         self.max_deadline: datetime | None = None  # in UTC
+        # The optional columns the header names, once it has been read. A column the file leaves out says
+        # nothing about existing cases: storing keeps their value (and gives new cases the default).
+        self.optional_columns: tuple[str, ...] = ()
         self._stream = stream
         self._known = frozenset(known_components)
         self._known_listed = ", ".join(sorted(self._known))
@@ -208,6 +314,8 @@ class CasesReader:
         self._row_chars = 0
         self._row_chars_kept = 8 * csv.field_size_limit()
         self._row_unstorable = False  # a line of the row holds a NUL or a surrogate: worth looking field by field
+        # `components` cells already found valid, and what they hold.
+        self._combinations: dict[str, tuple[str, ...]] = {}
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -220,14 +328,17 @@ class CasesReader:
     def _lines(self) -> Iterator[str]:
         if isinstance(self._stream, str):  # iterating it would give characters, each read as a line
             raise TypeError(f"{self.source}: CasesReader needs lines, e.g. io.StringIO(text, newline=''), not a str")
+        search = _UNSTORABLE.search
+        kept = self._row_lines
         for line in self._stream:
             if not isinstance(line, str):
                 raise TypeError(f"{self.source}: CasesReader needs text lines, got {type(line).__name__}")
             self._line += 1
             self._row_chars += len(line)
             if self._row_chars <= self._row_chars_kept:
-                self._row_lines.append(line)
-            if _UNSTORABLE.search(line) is not None:  # once a line, not once a field: the rows that pass are many
+                kept.append(line)
+            # Once a line, not once a field: the rows that pass are many. ASCII without NUL is the usual line.
+            if (not line.isascii() or "\x00" in line) and search(line) is not None:
                 self._row_unstorable = True
             yield line
 
@@ -259,9 +370,27 @@ class CasesReader:
         self, reader: Iterator[list[str]], lines: Iterator[str], header: list[str]
     ) -> Iterator[tuple[int, CaseRow]]:
         index = {name: i for i, name in enumerate(header)}
+        width = len(header)
+        # The quick check, with everything it needs in local variables: this loop runs millions of times.
+        quick = self._quick_check
+        i_case, i_components, i_deadline, i_zone = (index[name] for name in REQUIRED_COLUMNS)
+        optional = [(index[name], _OPTIONAL_READERS[name]) for name in OPTIONAL_COLUMNS if name in index]
+        i_extendable, i_email, i_webhook, i_language = (index.get(name, -1) for name in OPTIONAL_COLUMNS)
+        zones = iana_zone_names()
+        combinations = self._combinations
+        first_line = self._first_line
+        parse_deadline = datetime.fromisoformat
+        earliest, latest, utc_zone = EARLIEST_DEADLINE, LATEST_DEADLINE, UTC
+        low, high = self.min_deadline, self.max_deadline  # aware datetimes compare as instants, whatever the offset
+        make = tuple.__new__  # what CaseRow(...) does, without the Python call that fills in its defaults
+        row_lines = self._row_lines
         while True:
+            # What _next_row does, inlined.
+            row_lines.clear()
+            self._row_chars = 0
+            self._row_unstorable = False
             try:
-                fields = self._next_row(reader)
+                fields = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
@@ -271,9 +400,57 @@ class CasesReader:
             if not fields:  # a blank line
                 continue
             self.rows_read += 1
-            row = self._check_row(self.rows_read, self._line, fields, header, index)
+            line = self._line
+            if quick and len(fields) == width and not self._row_unstorable:
+                case_id = fields[i_case].strip()
+                components = combinations.get(fields[i_components].strip())
+                zone = fields[i_zone].strip()
+                if (
+                    components is not None
+                    and 0 < len(case_id) <= MAX_CASE_ID_LENGTH
+                    and case_id.isprintable()
+                    and zone in zones
+                ):
+                    try:
+                        deadline = parse_deadline(fields[i_deadline].strip())
+                        # Out of range also where converting to UTC would overflow (years 1 and 9999).
+                        fits = deadline.tzinfo is not None and earliest <= deadline < latest
+                    except (ValueError, OverflowError):
+                        fits = False
+                    if fits:
+                        extendable, email, webhook_url, language = True, None, None, None
+                        problem = None
+                        for position, read in optional:
+                            raw = fields[position].strip()
+                            if raw:
+                                value, problem = read(raw)
+                                if problem is not None:
+                                    break
+                                if position == i_extendable:
+                                    extendable = value
+                                elif position == i_email:
+                                    email = value
+                                elif position == i_webhook:
+                                    webhook_url = value
+                                elif position == i_language:
+                                    language = value
+                        if problem is None and (first_line is None or first_line.setdefault(case_id, line) == line):
+                            if low is None or deadline < low:
+                                low = self.min_deadline = deadline.astimezone(utc_zone)
+                            if high is None or deadline > high:
+                                high = self.max_deadline = deadline.astimezone(utc_zone)
+                            yield (
+                                line,
+                                make(
+                                    CaseRow,
+                                    (case_id, components, deadline, zone, extendable, email, webhook_url, language),
+                                ),
+                            )
+                            continue
+            row = self._check_row(self.rows_read, line, fields, header, index)
+            low, high = self.min_deadline, self.max_deadline
             if row is not None:
-                yield self._line, row
+                yield line, row
 
     def _read_header(self, reader: Iterator[list[str]]) -> tuple[list[str], int]:
         while True:
@@ -303,11 +480,15 @@ class CasesReader:
             why = _unstorable(name)
             if why is not None:
                 problems.append(RowError(0, line, None, f"header column {position} {_show(name)} {why}"))
+            elif name.casefold() in NOT_SUPPORTED_YET:
+                refused = name.casefold()
+                message = f"header column {position} {_show_name(name)} {NOT_SUPPORTED_YET[refused]}"
+                problems.append(RowError(0, line, refused, message))
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             got = ", ".join(_show_name(name) for name in header[:20]) + (", …" if len(header) > 20 else "")
             problems.append(RowError(0, line, None, f"header lacks column(s) {', '.join(missing)}; got {got}"))
-        for name in REQUIRED_COLUMNS:
+        for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS):
             positions = [str(i) for i, h in enumerate(header, start=1) if h == name]
             if len(positions) > 1:
                 # With two `deadline` columns either could be meant; silently taking one imports wrong dates.
@@ -317,6 +498,7 @@ class CasesReader:
                 )
         if problems:
             raise ImportRejected(self.source, problems)
+        self.optional_columns = tuple(name for name in OPTIONAL_COLUMNS if name in header)
         return header, line
 
     # --- problems --------------------------------------------------------------------------------
@@ -362,7 +544,7 @@ class CasesReader:
     def _check_row(
         self, number: int, line: int, fields: list[str], header: list[str], index: dict[str, int]
     ) -> CaseRow | None:
-        # No closures or per-row containers here: this runs a million times in a large import.
+        """Every check, each problem reported; the row, or None once its problems have been."""
         problems_before = self.error_count
         if len(fields) > len(header):
             self._add(RowError(number, line, None, f"has {len(fields)} fields, the header has {len(header)}"))
@@ -384,10 +566,7 @@ class CasesReader:
         components: tuple[str, ...] = ()
         raw_components = self._field(number, line, fields, header, index, unstorable, "components")
         if raw_components is not None:
-            if raw_components and ";" not in raw_components:  # the common case, without the lists below
-                components = (raw_components,)
-            else:
-                components = tuple(dict.fromkeys(c.strip() for c in raw_components.split(";") if c.strip()))
+            components = split_components(raw_components)
             if not components:
                 self._add(RowError(number, line, "components", "is empty; list component ids separated by ';'"))
             if not self._known.issuperset(components):
@@ -395,6 +574,8 @@ class CasesReader:
                 listed = ", ".join(_show_name(c) for c in unknown[:10]) + (", …" if len(unknown) > 10 else "")
                 message = f"unknown component(s) {listed}; known: {self._known_listed}"
                 self._add(RowError(number, line, "components", message))
+            elif components and len(self._combinations) < self._COMBINATIONS_KEPT:
+                self._combinations[raw_components] = components
 
         zone = self._field(number, line, fields, header, index, unstorable, "time_zone")
         if zone is not None and zone not in iana_zone_names():
@@ -404,6 +585,19 @@ class CasesReader:
         raw_deadline = self._field(number, line, fields, header, index, unstorable, "deadline")
         checked = None if raw_deadline is None else self._check_deadline(number, line, raw_deadline)
 
+        values: dict[str, Any] = {}
+        for name in OPTIONAL_COLUMNS:
+            at = index.get(name)
+            # A row may stop before its last optional columns: they are empty, and take their default.
+            if at is None or at >= len(fields) or name in unstorable:
+                continue
+            raw = fields[at].strip()
+            if raw:
+                value, problem = _OPTIONAL_READERS[name](raw)
+                if problem is not None:
+                    self._add(RowError(number, line, name, problem))
+                values[name] = value
+
         if self.error_count != problems_before or case_id is None or zone is None or checked is None:
             return None
         deadline, utc = checked
@@ -411,7 +605,16 @@ class CasesReader:
             self.min_deadline = utc
         if self.max_deadline is None or utc > self.max_deadline:
             self.max_deadline = utc
-        return CaseRow(case_id, components, deadline, zone)
+        return CaseRow(
+            case_id,
+            components,
+            deadline,
+            zone,
+            values.get("extendable", True),
+            values.get("email"),
+            values.get("webhook_url"),
+            values.get("language"),
+        )
 
     def _field(
         self,
@@ -477,8 +680,11 @@ class CasesReader:
         return deadline, utc
 
 
-def parse_cases_csv(text: str, *, known_components: Iterable[str], source: str = "<csv>") -> list[CaseRow]:
-    """Parse and check every row; raise ImportRejected listing all problems, naming row and column."""
+def read_cases_csv(
+    text: str, *, known_components: Iterable[str], source: str = "<csv>"
+) -> tuple[list[CaseRow], tuple[str, ...]]:
+    """Parse and check every row: the rows, and the optional columns the file gives (see
+    CasesReader.optional_columns); raise ImportRejected listing all problems, naming row and column."""
     # Every problem is kept, as before the streaming reader existed: the text is in memory already, and callers
     # show the full list.
     reader = CasesReader(
@@ -487,4 +693,9 @@ def parse_cases_csv(text: str, *, known_components: Iterable[str], source: str =
     rows = [row for _, row in reader]
     if reader.error_count:
         raise ImportRejected(source, reader.errors, reader.error_count)
-    return rows
+    return rows, reader.optional_columns
+
+
+def parse_cases_csv(text: str, *, known_components: Iterable[str], source: str = "<csv>") -> list[CaseRow]:
+    """Parse and check every row; raise ImportRejected listing all problems, naming row and column."""
+    return read_cases_csv(text, known_components=known_components, source=source)[0]

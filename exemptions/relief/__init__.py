@@ -1,5 +1,5 @@
-"""Granting relief as set-based SQL: one INSERT and one UPDATE per outage, whatever the number of cases."""
+"""Deciding relief for many cases at once: the policy's decisions applied with set-based SQL."""
 
-from exemptions.relief.grant import ReliefRun, grant_relief
+from exemptions.relief.engine import ReliefRun, Scope, TooManyComponents, relieve
 
-__all__ = ["ReliefRun", "grant_relief"]
+__all__ = ["ReliefRun", "Scope", "TooManyComponents", "relieve"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import reprlib
 from collections.abc import Callable, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ MAX_VALUES = 100_000  # scalars, lists and mappings once every alias is expanded
 MAX_NUMBER_CHARS = 100  # PyYAML's base-60 integers (`1:2:3:...`) cost quadratic time in their length
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _TAG_NAMES = {
     "tag:yaml.org,2002:int": "a number",
@@ -43,6 +45,7 @@ _TAG_NAMES = {
 _KIND_NAMES = frozenset(kind.name for kind in KINDS)
 _LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # what YAML counts as a new line
 _KEY = object()  # stands in the key path for a node that is itself a mapping key
+_TIME_OF_DAY = re.compile(r"[0-9]+(?::[0-9]+)+")  # what YAML 1.1 reads as a base-60 integer
 _SHORTENER = reprlib.Repr()  # a value quoted back to the operator; the file itself holds the rest
 _SHORTENER.maxstring = _SHORTENER.maxother = 60
 _short = _SHORTENER.repr
@@ -85,7 +88,9 @@ def parse_config(text: str, *, source: str = "<config>") -> Config:
     except ValidationError as exc:
         problems = [_validation_problem(source, lines, error) for error in exc.errors(include_url=False)]
         raise ConfigError(source, problems) from None
-    duplicates = [_problem(source, lines, loc, msg) for loc, msg in _duplicate_ids(config)]
+    duplicates = [
+        _problem(source, lines, loc, msg) for loc, msg in chain(_duplicate_ids(config), _maintenance_problems(config))
+    ]
     if duplicates:
         raise ConfigError(source, duplicates)
     return config
@@ -201,6 +206,14 @@ class _Loader(yaml.SafeLoader):
             self._record_merged_lines(node, path)
         return node
 
+    def compose_scalar_node(self, anchor: Any) -> ScalarNode:
+        node = super().compose_scalar_node(anchor)
+        # YAML 1.1 reads a plain `23:00` as the base-60 number 1380; a maintenance window's time of day
+        # stays the text the operator wrote, so `at: 23:00` means eleven at night.
+        if node.tag == _INT_TAG and _TIME_OF_DAY.fullmatch(node.value) and _is_time_of_day(self._path[1:]):
+            node.tag = _STR_TAG
+        return node
+
     def _enter(self, event: Event, parent: Node | None, index: Any) -> None:
         if isinstance(event, AliasEvent) and event.anchor in self._open_anchors:
             message = f"alias *{event.anchor} is used inside the value it names, which would never end"
@@ -269,6 +282,10 @@ class _Loader(yaml.SafeLoader):
                     for merged_key, _ in merged.value:
                         if isinstance(merged_key, ScalarNode):
                             self.lines.setdefault((*path, merged_key.value), merged_key.start_mark.line + 1)
+
+
+def _is_time_of_day(path: list[Any]) -> bool:
+    return len(path) == 4 and path[0] == "maintenance" and path[2] == "every" and path[3] == "at"
 
 
 def _children(node: Node) -> list[Node]:
@@ -358,6 +375,29 @@ def _duplicate_ids(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
                 first = "components[{}].probes[{}]".format(*probes[probe.id])
                 yield ("components", c, "probes", p, "id"), f"probe id {probe.id!r} is already used by {first}"
             probes.setdefault(probe.id, (c, p))
+
+
+def _maintenance_problems(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Maintenance windows have unique ids and cover only components the file declares, each once."""
+    declared = {component.id for component in config.components}
+    windows: dict[str, int] = {}
+    for m, window in enumerate(config.maintenance):
+        if window.id in windows:
+            yield (
+                ("maintenance", m, "id"),
+                f"maintenance id {window.id!r} is already used by maintenance[{windows[window.id]}]",
+            )
+        windows.setdefault(window.id, m)
+        seen: dict[str, int] = {}
+        for c, component_id in enumerate(window.components):
+            loc = ("maintenance", m, "components", c)
+            if component_id not in declared:
+                names = sorted(declared)
+                known = ", ".join(names[:10]) + (", …" if len(names) > 10 else "")
+                yield loc, f"unknown component {_short(component_id)}; the components this file declares are: {known}"
+            elif component_id in seen:
+                yield loc, f"component {component_id!r} is already listed as components[{seen[component_id]}]"
+            seen.setdefault(component_id, c)
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:

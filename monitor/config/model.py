@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import holidays
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from monitor.storage.enums import Severity
 from monitor.timezones import iana_zone
 from probes import Duration, ProbeSpec, ProbeSpecBase
 from probes.spec import ID_PATTERN
@@ -27,12 +30,56 @@ class PageConfig(BaseModel):
         return iana_zone(value)
 
 
+class RulesConfig(BaseModel):
+    """Which relief rules apply; each can be switched off (README, "Relief policy")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deadline_day: bool = True
+    last_hour: bool = True
+    long_outage: bool = True
+    grace: bool = True
+    paper_filing: bool = True
+
+
+class CalendarConfig(BaseModel):
+    """Whose holidays make a day not a business day: the `holidays` library's country, subdivision, categories."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    country: str = "CA"
+    subdivision: str | None = None
+    # `government`: the federal public service's days off (Victoria Day, Thanksgiving, Remembrance Day, ...).
+    categories: tuple[str, ...] = ("public", "government")
+
+    @model_validator(mode="after")
+    def _known_to_the_holidays_library(self) -> CalendarConfig:
+        try:
+            holidays.country_holidays(self.country, subdiv=self.subdivision, categories=self.categories, years=2026)
+        except (NotImplementedError, ValueError) as exc:
+            # The library says which of country, subdivision or category it does not know.
+            raise ValueError(f"unknown holiday calendar: {exc}") from None
+        return self
+
+
 class ReliefConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    grace_days: int = Field(default=7, ge=0, le=365)
-    # How often grants are (re)computed while an outage is still open.
+    # Legacy: a calendar-day minimum after restoration, in place of the `grace` rule, when set.
+    grace_days: int | None = Field(default=None, ge=0, le=365)
+    # How often relief resting on open outages is recomputed.
     interval: Duration = timedelta(seconds=60)
+    min_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    long_outage_hours: float = Field(default=24, gt=0, le=24 * 366)
+    lookback_days: int = Field(default=14, ge=1, le=366)
+    grace_business_days: int = Field(default=2, ge=0, le=60)
+    paper_after_hours: float = Field(default=4, gt=0, le=24 * 366)
+    maintenance_notice_hours: float = Field(default=48, ge=0, le=24 * 366)
+    counted_severities: tuple[Severity, ...] = Field(
+        default=(Severity.PARTIAL_OUTAGE, Severity.MAJOR_OUTAGE), min_length=1
+    )
+    rules: RulesConfig = RulesConfig()
+    calendar: CalendarConfig = CalendarConfig()
 
 
 class ComponentConfig(BaseModel):
@@ -44,6 +91,136 @@ class ComponentConfig(BaseModel):
     probes: list[ProbeSpec] = Field(min_length=1)
 
 
+# The earliest and latest instants a maintenance window may name: anything outside is a typo, and
+# stays clear of the limits of Python's datetime when converted to UTC.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+INSTANT_EXAMPLE = "ISO 8601 with a UTC offset, such as 2026-12-05T23:00:00-05:00"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_RECURRING_DURATION = timedelta(days=7)
+_TIME_OF_DAY = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+
+
+def parse_instant(value: object) -> datetime:
+    """An aware datetime, in UTC, from a datetime or ISO 8601 text that carries its UTC offset.
+
+    A time without an offset is refused rather than guessed: "23:00" means another moment in every zone.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"expected {INSTANT_EXAMPLE}, got {value[:60]!r}") from None
+    else:
+        raise ValueError(f"expected {INSTANT_EXAMPLE}, got {type(value).__name__} {str(value)[:60]!r}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{moment.isoformat()} has no UTC offset; expected {INSTANT_EXAMPLE}")
+    # Compared on the wall-clock reading first: converting year 1 or 9999 to UTC could overflow.
+    if not EARLIEST.year <= moment.year < LATEST.year:
+        raise ValueError(f"{moment.isoformat()} is out of range: expected a time from 1970 up to (not including) 2200")
+    return moment.astimezone(UTC)
+
+
+def parse_time_of_day(value: object) -> time:
+    """`23:00` (24-hour HH:MM) as a time; seconds, offsets and numbers are refused."""
+    match = _TIME_OF_DAY.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f'expected a time of day as HH:MM (24-hour), such as "23:00", got {str(value)[:60]!r}')
+    return time(int(match[1]), int(match[2]))
+
+
+# An instant as the configuration file writes it; stored and compared in UTC.
+Instant = Annotated[datetime, BeforeValidator(parse_instant)]
+TimeOfDay = Annotated[time, BeforeValidator(parse_time_of_day)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class RecurrenceConfig(BaseModel):
+    """A weekly maintenance window: on these days, at this local time, for this long."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days: tuple[Weekday, ...] = Field(min_length=1, max_length=7)
+    at: TimeOfDay
+    duration: Duration
+    time_zone: str
+
+    @field_validator("days")
+    @classmethod
+    def _each_day_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({day for day in value if value.count(day) > 1}, key=WEEKDAYS.index)
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once")
+        return tuple(sorted(value, key=WEEKDAYS.index))
+
+    @field_validator("duration")
+    @classmethod
+    def _sensible_duration(cls, value: timedelta) -> timedelta:
+        if not timedelta(0) < value <= MAX_RECURRING_DURATION:
+            raise ValueError("must be greater than zero and at most 7d")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return iana_zone(value)
+
+    def as_stored(self) -> dict[str, Any]:
+        """The shape a stored window keeps (Maintenance.recurrence)."""
+        return {
+            "days": list(self.days),
+            "at": self.at.strftime("%H:%M"),
+            "duration_seconds": int(self.duration.total_seconds()),
+            "time_zone": self.time_zone,
+        }
+
+
+class MaintenanceConfig(BaseModel):
+    """A planned maintenance window the file declares: one-off (`starts_at`..`ends_at`) or recurring (`every`).
+
+    A recurring window's optional `starts_at`/`ends_at` bound its occurrences. `announced_at` defaults
+    to when the window was first stored.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=ID_PATTERN)
+    title: str = Field(min_length=1, max_length=200)
+    components: tuple[str, ...] = Field(min_length=1)
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
+    every: RecurrenceConfig | None = None
+    announced_at: Instant | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("ends_at")
+    @classmethod
+    def _after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        starts_at = info.data.get("starts_at")
+        if value is not None and starts_at is not None and value <= starts_at:
+            raise ValueError(f"must be after starts_at ({starts_at.isoformat()})")
+        return value
+
+    @model_validator(mode="after")
+    def _one_off_or_recurring(self) -> MaintenanceConfig:
+        if self.every is None and (self.starts_at is None or self.ends_at is None):
+            missing = " and ".join(name for name in ("starts_at", "ends_at") if getattr(self, name) is None)
+            raise ValueError(f"a one-off window needs {missing}; a recurring one needs `every`")
+        return self
+
+    @property
+    def recurring(self) -> bool:
+        return self.every is not None
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,6 +230,7 @@ class Config(BaseModel):
     recovery_threshold: int = Field(default=2, ge=1)
     relief: ReliefConfig = ReliefConfig()
     components: list[ComponentConfig] = Field(min_length=1)
+    maintenance: list[MaintenanceConfig] = Field(default_factory=list)
 
     @field_validator("locations")
     @classmethod

@@ -2,15 +2,17 @@
 
 PortalWatch adds to them, never changes them: a component nobody is watching has status `unknown`
 and a `monitoring` object saying since when; the page indicator is `unknown` when that is all
-that stands between it and "All Systems Operational".
+that stands between it and "All Systems Operational". An outage ops declared (the probes did not
+see it) is an incident like any other, and says so in its update.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from monitor.config import PageConfig
-from monitor.statuspage.views import ComponentView, OutageView, Snapshot, overall
+from monitor.statuspage.views import ComponentView, MaintenanceView, OutageView, Snapshot, overall
 from monitor.storage.enums import EndReason, Severity
 from monitor.timefmt import iso
 
@@ -54,6 +56,8 @@ def _incident_json(o: OutageView, page: PageConfig, components: dict[str, Compon
             }
         )
     seen = f" Probes report: {o.error}" if o.error else ""
+    if o.declared:
+        seen = " Reported to us; not seen by our probes."
     updates.append(
         {
             "id": f"{o.id}-opened",
@@ -113,11 +117,60 @@ def summary_json(snapshot: Snapshot, page: PageConfig) -> dict[str, Any]:
         **status_json(snapshot, page),
         "components": components_json(snapshot, page)["components"],
         "incidents": incidents_json(snapshot, page, unresolved_only=True)["incidents"],
-        "scheduled_maintenances": [],
+        "scheduled_maintenances": scheduled_maintenances_json(snapshot, page)["scheduled_maintenances"],
+    }
+
+
+def scheduled_maintenances_json(snapshot: Snapshot, page: PageConfig) -> dict[str, Any]:
+    """Maintenance in progress or upcoming; a recurring window shows its ongoing or next occurrence."""
+    by_id = {c.id: c for c in snapshot.components}
+    return {
+        "page": page_json(snapshot, page),
+        "scheduled_maintenances": [
+            _maintenance_json(m, page, by_id, snapshot.generated_at) for m in snapshot.maintenance
+        ],
+    }
+
+
+def _maintenance_json(
+    m: MaintenanceView, page: PageConfig, components: dict[str, ComponentView], now: datetime
+) -> dict[str, Any]:
+    status = "in_progress" if m.in_progress(now) else "scheduled"
+    # One id per occurrence, so a reader tracking a recurring window sees each night as its own maintenance.
+    key = f"maintenance-{m.id}-{m.starts_at.strftime('%Y%m%dT%H%MZ')}"
+    names = ", ".join(components[c].name for c in m.component_ids if c in components)
+    return {
+        "id": key,
+        "name": m.title,
+        "status": status,
+        "created_at": iso(m.created_at),
+        "updated_at": iso(m.updated_at),
+        "monitoring_at": None,
+        "resolved_at": None,
+        "shortlink": f"{page.url.rstrip('/')}/#{key}",
+        "started_at": iso(m.starts_at),
+        "page_id": page.id,
+        "incident_updates": [
+            {
+                "id": f"{key}-{status}",
+                "status": status,
+                "body": f"Planned maintenance of {names or 'the portal'} from {iso(m.starts_at)} to {iso(m.ends_at)}.",
+                "created_at": iso(m.created_at),
+                "updated_at": iso(m.updated_at),
+                "display_at": iso(m.created_at),
+                "incident_id": key,
+            }
+        ],
+        "components": [_component_json(components[c], page) for c in m.component_ids if c in components],
+        "impact": "maintenance",
+        "scheduled_for": iso(m.starts_at),
+        "scheduled_until": iso(m.ends_at),
     }
 
 
 def _resolution(o: OutageView) -> str:
+    if o.declared:
+        return f"{o.component_name} is available again since {iso(o.ended_at)}."
     if o.end_reason == EndReason.COMPONENT_REMOVED:
         return f"{o.component_name} is no longer monitored; it was last seen down at {iso(o.ended_at)}."
     if o.end_reason == EndReason.WATCH_REMOVED:

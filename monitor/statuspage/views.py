@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.storage.enums import ComponentStatus, EndReason, Severity, WatchState
+from monitor.storage.enums import ComponentStatus, EndReason, OutageSource, Severity, WatchState
 
 STATUS_LABELS = {
     ComponentStatus.OPERATIONAL: "Operational",
@@ -53,6 +53,12 @@ class OutageView:
     detected_at: datetime
     resolved_at: datetime | None
     error: str | None
+    # Declared: ops recorded it (the portal's operator reported it, say); the probes did not see it.
+    source: OutageSource = OutageSource.OBSERVED
+
+    @property
+    def declared(self) -> bool:
+        return self.source == OutageSource.DECLARED
 
     @property
     def ongoing(self) -> bool:
@@ -63,20 +69,45 @@ class OutageView:
 
 
 @dataclass(frozen=True)
+class MaintenanceView:
+    """One period of planned maintenance: a one-off window, or the ongoing or next occurrence of a recurring one."""
+
+    id: int
+    title: str
+    component_ids: tuple[str, ...]
+    starts_at: datetime
+    ends_at: datetime
+    recurring: bool
+    created_at: datetime
+    updated_at: datetime
+
+    def in_progress(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+@dataclass(frozen=True)
 class Snapshot:
     components: list[ComponentView]
     outages: list[OutageView]  # open ones and those that ended within the recent window, newest first
     generated_at: datetime
+    maintenance: list[MaintenanceView] = field(default_factory=list)  # in progress or upcoming, soonest first
 
 
-def component_status(open_severities: Iterable[Severity], watch_state: WatchState) -> ComponentStatus:
-    """A component shows its worst open outage; with none, `unknown` if nobody is watching it, else operational.
+def component_status(
+    open_severities: Iterable[Severity], watch_state: WatchState, *, in_maintenance: bool = False
+) -> ComponentStatus:
+    """A component shows its worst open outage; with none, `under_maintenance` during planned maintenance,
+    `unknown` if nobody is watching it, else operational.
 
     An open outage wins over `unknown`: the last thing anyone saw was the outage, and it stays open.
+    Several open at once (one the probes saw, one ops declared) show as the worst of them.
+    Maintenance wins over `unknown`: probes are often stopped during it, and the reason is known.
     """
     severities = list(open_severities)
     if severities:
         return ComponentStatus(max(severities, key=_SEVERITY_ORDER.index).value)
+    if in_maintenance:
+        return ComponentStatus.UNDER_MAINTENANCE
     if watch_state == WatchState.UNKNOWN:
         return ComponentStatus.UNKNOWN
     return ComponentStatus.OPERATIONAL

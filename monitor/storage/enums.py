@@ -29,6 +29,36 @@ class ComponentStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
+class OutageSource(StrEnum):
+    """Who recorded an outage: PortalWatch's own probes, or ops declaring one the probes did not see."""
+
+    OBSERVED = "observed"
+    DECLARED = "declared"
+
+
+class MaintenanceSource(StrEnum):
+    CONFIG = "config"  # listed in the configuration file (one-off or recurring)
+    API = "api"  # announced through the ops API
+
+
+class Language(StrEnum):
+    """The official language a case's holder is written to in."""
+
+    EN = "en"
+    FR = "fr"
+
+
+class DecisionChange(StrEnum):
+    """What one entry of a case's relief history records."""
+
+    GRANTED = "granted"  # relief first given
+    EXTENDED = "extended"  # the deadline moved later
+    UPDATED = "updated"  # rules, outages or status changed, the deadline did not
+    FINALISED = "finalised"  # every outage it rests on has ended
+    HELD = "held"  # the policy now gives less (a correction): recorded and shown, not applied
+    FLAGGED = "flagged"  # not extendable: the case is marked affected, its deadline kept
+
+
 class WatchState(StrEnum):
     """Whether checks of a component are arriving (see detection.staleness)."""
 
@@ -51,6 +81,9 @@ class EventKind(StrEnum):
     MONITORING_RESTORED = "monitoring_restored"
     CASES_IMPORTED = "cases_imported"
     DELIVERY_FAILING = "delivery_failing"
+    OUTAGE_DECLARED = "declared"  # ops recorded an outage the probes did not see
+    OUTAGE_CORRECTED = "corrected"  # ops corrected an outage's bounds
+    MAINTENANCE_CHANGED = "maintenance_changed"  # a maintenance window was announced, changed or removed
 
 
 class Consumer(StrEnum):
@@ -88,4 +121,7 @@ CONSUMERS: dict[EventKind, tuple[Consumer, ...]] = {
     EventKind.MONITORING_RESTORED: (Consumer.SLACK,),
     EventKind.CASES_IMPORTED: (Consumer.RELIEF,),
     EventKind.DELIVERY_FAILING: (Consumer.SLACK,),
+    EventKind.OUTAGE_DECLARED: (Consumer.RELIEF, Consumer.SLACK),
+    EventKind.OUTAGE_CORRECTED: (Consumer.RELIEF,),
+    EventKind.MAINTENANCE_CHANGED: (Consumer.RELIEF,),
 }

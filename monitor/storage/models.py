@@ -23,11 +23,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from monitor.storage.engine import Base, utcnow
 from monitor.storage.enums import (
     Consumer,
+    DecisionChange,
     DeliveryState,
     EndReason,
     EventKind,
     GrantStatus,
     ImportState,
+    Language,
+    MaintenanceSource,
+    OutageSource,
     Severity,
     WatchState,
 )
@@ -138,21 +142,26 @@ class Outage(Base):
 
     __tablename__ = "outages"
     __table_args__ = (
-        # At most one open outage per component, whatever restarts or concurrent workers do.
+        # At most one open observed outage per component, whatever restarts or concurrent workers do.
+        # Declared outages are ops' statements and may overlap what the probes saw.
         Index(
             "uq_outages_one_open_per_component",
             "component_id",
             unique=True,
-            postgresql_where=text("ended_at IS NULL"),
-            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL AND source = 'observed'"),
+            sqlite_where=text("ended_at IS NULL AND source = 'observed'"),
         ),
         Index("ix_outages_started", "started_at"),
+        Index("ix_outages_component_ended", "component_id", "ended_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     component_id: Mapped[str] = mapped_column(ForeignKey("components.id"))
+    source: Mapped[OutageSource] = mapped_column(enum_column(OutageSource, "source"), default=OutageSource.OBSERVED)
+    reason: Mapped[str | None] = mapped_column(Text)  # a declared outage's reason, as ops gave it
     severity: Mapped[Severity] = mapped_column(enum_column(Severity, "severity"), default=Severity.MAJOR_OUTAGE)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime)  # first failed check of the streak
+    # Observed: the first failed check of the streak. Declared: the start ops gave.
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last success before it
     # The last failed check seen while it was watched without a gap: provisional relief never reaches past it.
     last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -162,11 +171,60 @@ class Outage(Base):
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the end was recorded
     first_check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id"))
-    grace_days: Mapped[int] = mapped_column(Integer)  # the relief policy in force when it opened
+    # The calendar-day grace of the policy in force when it opened, when the legacy `relief.grace_days` is set.
+    grace_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     component: Mapped[Component] = relationship()
+
+
+class OutageCorrection(Base):
+    """An audit record of ops correcting an outage's bounds or severity: what was, what became, and why."""
+
+    __tablename__ = "outage_corrections"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    outage_id: Mapped[int] = mapped_column(ForeignKey("outages.id"), index=True)
+    before: Mapped[dict[str, Any]] = mapped_column(JSON)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Maintenance(Base):
+    """A planned maintenance window: one-off (`starts_at`..`ends_at`) or recurring (`recurrence`).
+
+    Announced at least `relief.maintenance_notice_hours` before an occurrence starts, downtime inside it
+    is maintenance and does not count towards relief; announced later, the window counts like an outage.
+    """
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # The configuration file's id for a window it lists, so reloading updates rather than duplicates it.
+    key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    source: Mapped[MaintenanceSource] = mapped_column(enum_column(MaintenanceSource, "source"))
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)  # recurring: no occurrence before this
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # recurring: none after this (None: no end)
+    # Recurring windows: {"days": ["sat"], "at": "23:00", "duration_seconds": 14400, "time_zone": "..."}.
+    recurrence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    announced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    components: Mapped[list[MaintenanceComponent]] = relationship(cascade="all, delete-orphan")
+
+
+class MaintenanceComponent(Base):
+    __tablename__ = "maintenance_components"
+
+    maintenance_id: Mapped[int] = mapped_column(
+        ForeignKey("maintenance_windows.id", ondelete="CASCADE"), primary_key=True
+    )
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"), primary_key=True)
 
 
 class OutboxEvent(Base):
@@ -238,6 +296,11 @@ class Case(Base):
     case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     deadline: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     time_zone: Mapped[str] = mapped_column(String(64))  # the case's own zone: "end of day" means there
+    # False for a statutory deadline: relief flags the case as affected but never moves its deadline.
+    extendable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    email: Mapped[str | None] = mapped_column(String(320))
+    webhook_url: Mapped[str | None] = mapped_column(String(2048))
+    language: Mapped[Language | None] = mapped_column(enum_column(Language, "language"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -254,7 +317,11 @@ class CaseComponent(Base):
 
 
 class Grant(Base):
-    """An extension an outage earned a case: one per (case, outage), never shortened once given."""
+    """An outage a case's relief decision rests on: one per (case, outage), never shortened once given.
+
+    `new_deadline` and `status` follow the case's decision (see ReliefDecision), which weighs every
+    outage of the case's components together.
+    """
 
     __tablename__ = "grants"
     __table_args__ = (UniqueConstraint("case_id", "outage_id", name="uq_grants_case_outage"),)
@@ -268,6 +335,115 @@ class Grant(Base):
     status: Mapped[GrantStatus] = mapped_column(enum_column(GrantStatus, "status"))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReliefDecision(Base):
+    """A case's current relief: what the rules give now, and the deadline in effect, never moved earlier."""
+
+    __tablename__ = "relief_decisions"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True)
+    original_deadline: Mapped[datetime] = mapped_column(UTCDateTime)  # the case's deadline when last decided
+    # What the rules give today; None when no rule applies any more (a correction removed the outage).
+    computed_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # In force: never earlier than anything given before; the original deadline for a case not extendable.
+    effective_deadline: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    extendable: Mapped[bool] = mapped_column(Boolean)
+    rules: Mapped[list[str]] = mapped_column(JSON)  # the rules that applied, by name
+    outage_ids: Mapped[list[int]] = mapped_column(JSON)  # the outages it rests on
+    maintenance_ids: Mapped[list[int]] = mapped_column(JSON)  # late-announced maintenance it rests on
+    explanation: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # one line per rule: what it gives and why
+    status: Mapped[GrantStatus] = mapped_column(enum_column(GrantStatus, "status"))
+    # A digest of what the rules last computed (deadline, rules, outages, status): a run that computes the
+    # same again writes nothing, so re-running relief is a no-op and history only records real changes.
+    signature: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReliefHistory(Base):
+    """Every change of a case's decision, in order: the trail that explains its deadline."""
+
+    __tablename__ = "relief_history"
+    __table_args__ = (Index("ix_relief_history_case", "case_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    change: Mapped[DecisionChange] = mapped_column(enum_column(DecisionChange, "change"))
+    effective_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    computed_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rules: Mapped[list[str]] = mapped_column(JSON)
+    outage_ids: Mapped[list[int]] = mapped_column(JSON)
+    status: Mapped[GrantStatus] = mapped_column(enum_column(GrantStatus, "status"))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PaperAuthorisation(Base):
+    """Paper (or other-means) filing authorised for everyone depending on a component, for a period.
+
+    One per outage long enough to earn it; its period only ever grows. `ends_at` is None while the
+    outage is still going on.
+    """
+
+    __tablename__ = "paper_authorisations"
+    __table_args__ = (Index("ix_paper_authorisations_component", "component_id", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    outage_id: Mapped[int] = mapped_column(ForeignKey("outages.id"), unique=True)
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outage_ids: Mapped[list[int]] = mapped_column(JSON)  # every outage the period rests on
+    status: Mapped[GrantStatus] = mapped_column(enum_column(GrantStatus, "status"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReliefRunCase(Base):
+    """Scratch rows of one relief run: the cases it decides, keyed for grouping (cleared before it commits)."""
+
+    __tablename__ = "relief_run_cases"
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    extendable: Mapped[bool] = mapped_column(Boolean)
+    mask: Mapped[int] = mapped_column(BigId)  # which of the run's components with downtime the case depends on
+    group_no: Mapped[int | None] = mapped_column(Integer)  # the group whose decision it takes; None: no rule applies
+
+
+class ReliefRunGroup(Base):
+    """Scratch rows of one relief run: the decision for every case sharing one group's key."""
+
+    __tablename__ = "relief_run_groups"
+    __table_args__ = (Index("ix_relief_run_groups_key", "run_id", "deadline", "time_zone", "extendable", "mask"),)
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    group_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    extendable: Mapped[bool] = mapped_column(Boolean)
+    mask: Mapped[int] = mapped_column(BigId)
+    computed_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    rules: Mapped[list[str]] = mapped_column(JSON)
+    outage_ids: Mapped[list[int]] = mapped_column(JSON)
+    maintenance_ids: Mapped[list[int]] = mapped_column(JSON)
+    explanation: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    status: Mapped[GrantStatus] = mapped_column(enum_column(GrantStatus, "status"))
+    signature: Mapped[str] = mapped_column(String(64))
+
+
+class ReliefRunOutage(Base):
+    """Scratch rows of one relief run: the outages each group's decision rests on."""
+
+    __tablename__ = "relief_run_outages"
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    group_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outage_id: Mapped[int] = mapped_column(BigId, primary_key=True)
 
 
 class ImportJob(Base):
@@ -314,6 +490,10 @@ class ImportRow(Base):
     case_id: Mapped[str] = mapped_column(String(64))
     deadline: Mapped[datetime] = mapped_column(UTCDateTime)
     time_zone: Mapped[str] = mapped_column(String(64))
+    extendable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    email: Mapped[str | None] = mapped_column(String(320))
+    webhook_url: Mapped[str | None] = mapped_column(String(2048))
+    language: Mapped[Language | None] = mapped_column(enum_column(Language, "language"))
 
 
 class ImportRowComponent(Base):

@@ -23,7 +23,7 @@ from monitor.outbox.store import emit
 from monitor.runtime import Runtime
 from monitor.storage.dialect import insert_for
 from monitor.storage.engine import transaction
-from monitor.storage.enums import EventKind, Severity, WatchState
+from monitor.storage.enums import EventKind, OutageSource, Severity, WatchState
 from monitor.storage.models import Check, Component, Location, Outage, Probe, ProbeState
 from probes import CheckResult, parse_spec, run_probe
 
@@ -65,7 +65,9 @@ def run_check(runtime: Runtime, probe_id: str, location: str, slot: datetime) ->
         )
 
 
-def record_check(session: Session, result: CheckResult, *, slot: datetime, grace_days: int, now: datetime) -> list[int]:
+def record_check(
+    session: Session, result: CheckResult, *, slot: datetime, grace_days: int | None, now: datetime
+) -> list[int]:
     """Store one check and fold it into detection. Returns the ids of the deliveries it created.
 
     A second delivery of the same (probe, location, slot) stores nothing and changes nothing.
@@ -160,9 +162,14 @@ def counted_streaks(session: Session, component_id: str) -> list[Streak]:
     return [streak_of(s) for s in states]
 
 
-def apply_transition(session: Session, component_id: str, *, grace_days: int, now: datetime) -> list[int]:
+def apply_transition(session: Session, component_id: str, *, grace_days: int | None, now: datetime) -> list[int]:
     """Open, extend or close the component's outage as its counted streaks say; returns new delivery ids."""
-    outage = session.scalar(select(Outage).where(Outage.component_id == component_id, Outage.ended_at.is_(None)))
+    # Only the probes' own outage: a declared one is ops' statement and the probes never open or close it.
+    outage = session.scalar(
+        select(Outage).where(
+            Outage.component_id == component_id, Outage.ended_at.is_(None), Outage.source == OutageSource.OBSERVED
+        )
+    )
     view = None if outage is None else OpenOutageView(outage.started_at, outage.last_failed_at, outage.gap_at)
     decision = component_transition(view, counted_streaks(session, component_id))
     if isinstance(decision, OpenOutage):

@@ -5,6 +5,8 @@ a component that was removed is closed at its last failed check; one that was he
 probes or locations that were removed closes the same way, unless the remaining probes saw the
 component recover. Either way the end is recorded with its reason and an event, so relief for it
 becomes final instead of growing for ever.
+
+Maintenance windows the file lists are stored and kept in step with it (see usecases.maintenance).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from monitor.config import Config
 from monitor.detection.transitions import CloseOutage
-from monitor.storage.enums import EndReason
+from monitor.storage.enums import EndReason, OutageSource
 from monitor.storage.models import Component, Location, Outage, Probe
 from monitor.usecases.checks import apply_transition, close_outage
+from monitor.usecases.maintenance import sync_config_maintenance
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,9 @@ def apply_config(session: Session, config: Config, *, now: datetime) -> list[int
     session.execute(update(Probe).where(Probe.id.not_in(declared_probes)).values(active=False))
     session.execute(update(Component).where(Component.id.not_in(declared_components)).values(active=False))
     session.flush()
-    return _settle_open_outages(session, grace_days=config.relief.grace_days, now=now)
+    deliveries = sync_config_maintenance(session, config, now)
+    _warn_of_declared_outages_left_open(session)
+    return deliveries + _settle_open_outages(session, grace_days=config.relief.grace_days, now=now)
 
 
 def _sync_locations(session: Session, names: list[str], *, now: datetime) -> None:
@@ -71,9 +76,11 @@ def _sync_locations(session: Session, names: list[str], *, now: datetime) -> Non
     session.execute(update(Location).where(Location.id.not_in(names)).values(active=False))
 
 
-def _settle_open_outages(session: Session, *, grace_days: int, now: datetime) -> list[int]:
+def _settle_open_outages(session: Session, *, grace_days: int | None, now: datetime) -> list[int]:
     deliveries: list[int] = []
-    open_outages = session.scalars(select(Outage).where(Outage.ended_at.is_(None)).order_by(Outage.id)).all()
+    open_outages = session.scalars(
+        select(Outage).where(Outage.ended_at.is_(None), Outage.source == OutageSource.OBSERVED).order_by(Outage.id)
+    ).all()
     for outage in open_outages:
         component = session.get_one(Component, outage.component_id)
         if not component.active:
@@ -83,6 +90,25 @@ def _settle_open_outages(session: Session, *, grace_days: int, now: datetime) ->
         else:
             deliveries += apply_transition(session, component.id, grace_days=grace_days, now=now)
     return deliveries
+
+
+def _warn_of_declared_outages_left_open(session: Session) -> None:
+    """A declared outage is ops' statement: it is never closed for them, but one left open on a removed
+    component keeps relief growing, so the log says which to end."""
+    left_open = session.execute(
+        select(Outage.id, Outage.component_id)
+        .join(Component, Component.id == Outage.component_id)
+        .where(Outage.ended_at.is_(None), Outage.source == OutageSource.DECLARED, Component.active.is_(False))
+        .order_by(Outage.id)
+    ).all()
+    for outage_id, component_id in left_open:
+        log.warning(
+            "declared outage %s is still open on %s, which is no longer in the configuration; "
+            "set its end with PATCH /api/ops/outages/%s",
+            outage_id,
+            component_id,
+            outage_id,
+        )
 
 
 def active_probes(session: Session) -> list[Probe]:

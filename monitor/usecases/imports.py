@@ -1,11 +1,12 @@
 """Large cases imports as jobs: upload the bytes, then a worker reads, checks, stages and merges them.
 
-A request (or the CLI) stores the CSV as ~1 MiB `import_chunks` rows and creates an `import_jobs` row; any
-worker then runs `run_import`: it claims the job with a conditional UPDATE, streams the chunks through the
-CasesReader, stages the valid rows in `import_rows` in batches (memory does not grow with the file), finds
-duplicate case ids in SQL, and either rejects the file (the first 1000 problems kept, all counted) or merges
-the staging into `cases` in ONE transaction together with the relief owed (an outbox event) and the job's
-success. A job never leaves some of its cases imported and others not.
+A request stores the CSV as ~1 MiB `import_chunks` rows and creates an `import_jobs` row; any worker then runs
+`run_import`: it claims the job with a conditional UPDATE, streams the chunks through the CasesReader, stages
+the valid rows as they are read (memory does not grow with the file; see exemptions.cases.store for where),
+finds duplicate case ids in SQL, and either rejects the file (the first 1000 problems kept, all counted) or
+merges the staging into `cases` in ONE transaction together with the relief owed (an outbox event) and the
+job's success. A job never leaves some of its cases imported and others not. The command line runs the same
+code on a file it reads itself (`import_file`).
 
 Who holds a job: each claim increments `attempts`, and every later write of that attempt is conditional on
 `state = running AND attempts = <its number>` (a fencing token). A worker that died stops beating; the
@@ -26,23 +27,17 @@ import time
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
+from typing import IO, Any, BinaryIO, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Update, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from exemptions.cases.parse import CaseRow, CasesReader, ImportRejected, RowError
-from exemptions.cases.store import (
-    clear_staging,
-    known_component_ids,
-    merge_staged,
-    stage_rows,
-    staged_duplicate_count,
-    staged_duplicates,
-)
+from exemptions.cases.store import Staging, clear_staging, known_component_ids, open_staging
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import Consumer, ImportState
@@ -61,6 +56,10 @@ REDISPATCH_AFTER = timedelta(minutes=1)  # a queued job not picked up for this l
 BEAT_EVERY_SECONDS = 1.0  # progress and heartbeat while reading, at most this often
 
 UPLOAD_INTERRUPTED = "the upload was interrupted before the whole file arrived; nothing was imported"
+# The message of a job the command line runs, while it runs: it reads its file itself, so no worker can take
+# it over; if its heartbeat stops, the sweeper marks it failed with FOREGROUND_STOPPED instead.
+FOREGROUND = "running in the foreground: the command line that started it reads the file itself"
+FOREGROUND_STOPPED = "the command line running the import stopped before it finished; nothing was imported"
 
 
 class Phase(StrEnum):
@@ -261,6 +260,11 @@ def _stale(now: datetime) -> ColumnElement[bool]:
     )
 
 
+def _foreground() -> ColumnElement[bool]:
+    # Not `message = …`: NULL there would make `NOT _foreground()` NULL too, which no WHERE lets through.
+    return and_(ImportJob.state == ImportState.RUNNING, ImportJob.message.is_not_distinct_from(FOREGROUND))
+
+
 def _held(job_id: str, attempt: int) -> ColumnElement[bool]:
     return and_(ImportJob.id == job_id, ImportJob.state == ImportState.RUNNING, ImportJob.attempts == attempt)
 
@@ -287,7 +291,7 @@ def _claim(runtime: Runtime, job_id: str) -> tuple[int, str, int] | None:
                 ImportJob.attempts < MAX_ATTEMPTS,
                 or_(
                     ImportJob.state == ImportState.QUEUED,
-                    and_(ImportJob.state == ImportState.RUNNING, _stale(now)),
+                    and_(ImportJob.state == ImportState.RUNNING, _stale(now), ~_foreground()),
                 ),
             )
             .values(
@@ -314,14 +318,22 @@ def run_import(
     """Run the job if it can be claimed; None if another worker has it, it is finished, or the claim was lost.
 
     A failure (storage down) is logged and the job released: queued again for the sweeper to retry after
-    REDISPATCH_AFTER, or failed after MAX_ATTEMPTS (at once with `retry=False`, as the CLI wants).
+    REDISPATCH_AFTER, or failed after MAX_ATTEMPTS (at once with `retry=False`).
     """
     claimed = _claim(runtime, job_id)
     if claimed is None:
         return None
     attempt, source, size = claimed
+    run = _Run(runtime, job_id, attempt, source, size, progress)
+    chunks = _ChunkStream(run.fetch_chunk)
+
+    def whole_upload_read() -> None:
+        if chunks.bytes_read != size:
+            # The upload stored `size` bytes; fewer read back means chunks went missing. Refuse to import part.
+            raise RuntimeError(f"read {chunks.bytes_read} of the upload's {size} bytes back from storage")
+
     try:
-        return _Run(runtime, job_id, attempt, source, size, progress).run()
+        return run.run(_text(io.BufferedReader(chunks, buffer_size=64 * 1024)), after_reading=whole_upload_read)
     except LostClaim as lost:
         log.warning("%s; stopping", lost)
         return None
@@ -330,8 +342,71 @@ def run_import(
         return _release(runtime, job_id, attempt, source, f"{type(exc).__name__}: {exc}", retry=retry)
 
 
+def import_file(
+    runtime: Runtime, file: BinaryIO, *, source: str, size: int, progress: Progress | None = None
+) -> ImportResult:
+    """Import a file in the foreground, as the command line does: a job's run, reading the file itself.
+
+    The file is not copied into `import_chunks` first: at 2.4 million rows the upload alone took 2.8 s, and
+    reading the chunks back slowed the reading too. Chunks exist so that any worker can take a job over after
+    its worker died, and nobody takes this one over. What they would guard is kept otherwise: the import is
+    still all or nothing (one transaction, or a rejection that stores nothing); if the process stops, nothing
+    was imported, and the sweeper marks the job failed (see FOREGROUND) instead of running it again behind the
+    person's back. Running the command again is the retry: an import updates cases by case_id, so running it
+    twice gives what running it once does.
+    """
+    job_id = secrets.token_hex(16)
+    now = runtime.clock()
+    with transaction(runtime.sessions) as session:
+        session.add(
+            ImportJob(
+                id=job_id,
+                source=source[:255],
+                state=ImportState.RUNNING,
+                heartbeat_at=now,
+                created_at=now,
+                started_at=now,
+                size_bytes=size,
+                rows_read=0,
+                imported=0,
+                error_count=0,
+                attempts=1,
+                message=FOREGROUND,
+            )
+        )
+    text = _text(file)
+    try:
+        return _Run(runtime, job_id, 1, source, size, progress).run(text)
+    except LostClaim as lost:  # only the sweeper can have done that, having found the heartbeat stale
+        log.warning("%s; stopping", lost)
+        return ImportResult(job_id=job_id, state=ImportState.FAILED, source=source, message=str(lost))
+    except Exception as exc:
+        log.exception("import job %s (foreground) failed", job_id)
+        return _release(runtime, job_id, 1, source, f"{type(exc).__name__}: {exc}", retry=False)
+    except BaseException:  # interrupted (Ctrl-C): record it now rather than when the heartbeat has gone stale
+        _release(runtime, job_id, 1, source, "interrupted", retry=False)
+        raise
+    finally:
+        text.detach()  # the file stays the caller's to close
+
+
+def _text(binary: IO[bytes]) -> io.TextIOWrapper:
+    return io.TextIOWrapper(
+        binary,
+        encoding="utf-8-sig",
+        errors="surrogateescape",  # bytes that are not UTF-8 are reported at their row and column
+        newline="",  # a line break inside a quoted field is kept as written
+    )
+
+
 class _Run:
-    """One attempt at a job, from the first chunk to the final state."""
+    """One attempt at a job, from the first row to the final state.
+
+    Where the rows wait depends on the back end (see exemptions.cases.store): on PostgreSQL in a temporary
+    table of one transaction that runs from the first row to the commit of the merge (heartbeats and the
+    chunks go through transactions of their own); elsewhere in `import_rows`, in a transaction per batch,
+    each fenced.
+    """
 
     def __init__(
         self, runtime: Runtime, job_id: str, attempt: int, source: str, size: int, progress: Progress | None
@@ -353,7 +428,7 @@ class _Run:
         if self.progress is not None:
             self.progress(phase, self.rows_read())
 
-    def _fetch(self, seq: int) -> bytes | None:
+    def fetch_chunk(self, seq: int) -> bytes | None:
         with transaction(self.runtime.sessions) as session:
             # Beats here as well as per batch: a file of bad rows stages nothing for a long while.
             if time.monotonic() - self._last_beat >= BEAT_EVERY_SECONDS:
@@ -369,48 +444,82 @@ class _Run:
         _fence(session, self.job_id, self.attempt, rows_read=self.rows_read(), heartbeat_at=self.runtime.clock())
         self._last_beat = time.monotonic()
 
-    def _stage(self, batch: list[tuple[int, CaseRow]]) -> None:
+    def _beat_if_due(self) -> None:
+        if time.monotonic() - self._last_beat >= BEAT_EVERY_SECONDS:
+            with transaction(self.runtime.sessions) as session:
+                self._beat(session)
+
+    @contextmanager
+    def _step(self, held: Session | None) -> Iterator[Session]:
+        """The session for a step: the run's own (private staging), after a heartbeat of its own when one is
+        due; or a transaction of its own, fenced first."""
+        if held is not None:
+            self._beat_if_due()
+            yield held
+            return
         with transaction(self.runtime.sessions) as session:
             self._beat(session)
-            stage_rows(session, self.job_id, batch)
+            yield session
+
+    def _stage(self, staging: Staging, held: Session | None, batch: list[tuple[int, CaseRow]]) -> None:
+        with self._step(held) as session:
+            staging.stage(session, batch)
         self.staged += len(batch)
         self._report(Phase.READING)
 
-    def run(self) -> ImportResult:
+    def run(self, text: Iterable[str], *, after_reading: Callable[[], None] | None = None) -> ImportResult:
         with transaction(self.runtime.sessions) as session:
             known = known_component_ids(session)
-        chunks = _ChunkStream(self._fetch)
-        text = io.TextIOWrapper(
-            io.BufferedReader(chunks, buffer_size=64 * 1024),
-            encoding="utf-8-sig",
-            errors="surrogateescape",  # bytes that are not UTF-8 are reported at their row and column
-            newline="",  # a line break inside a quoted field is kept as written
-        )
-        # Duplicates are found in SQL over the staging table: the reader's own check keeps every case_id.
-        self.reader = reader = CasesReader(
+        # Duplicates are found in SQL over the staging: the reader's own check keeps every case_id.
+        self.reader = CasesReader(
             text, known_components=known, source=self.source, max_errors=MAX_ERRORS, check_duplicates=False
         )
+        session = self.runtime.sessions()
+        staging: Staging | None = None
+        try:
+            session.begin()
+            staging = open_staging(session, self.job_id)
+            held = session if staging.private else None
+            if held is None:
+                session.close()
+            return self._read_check_merge(self.reader, staging, held, after_reading)
+        except BaseException:
+            if staging is not None:
+                try:
+                    staging.abort()
+                except Exception:  # the connection is gone, say: the error that stopped the run is the one to tell
+                    log.warning("import job %s: could not abort its staging", self.job_id, exc_info=True)
+            raise
+        finally:
+            session.close()  # rolls back whatever did not commit, a private staging with it
+
+    def _read_check_merge(
+        self, reader: CasesReader, staging: Staging, held: Session | None, after_reading: Callable[[], None] | None
+    ) -> ImportResult:
+        self._report(Phase.READING)
         numbers = _RowNumbers()
         batch: list[tuple[int, CaseRow]] = []
+        offset = None  # line - row number, which numbers need to know only when it changes
         try:
             for line, row in reader:
-                numbers.note(line, reader.rows_read)
+                if line - reader.rows_read != offset:
+                    offset = line - reader.rows_read
+                    numbers.note(line, reader.rows_read)
                 batch.append((line, row))
                 if len(batch) >= BATCH_ROWS:
-                    self._stage(batch)
+                    self._stage(staging, held, batch)
                     batch = []
-            self._stage(batch)
+            self._stage(staging, held, batch)
         except ImportRejected as rejected:  # the header, or no rows at all: nothing further can be read
-            return self._reject(rejected.errors, rejected.error_count)
-        if chunks.bytes_read != self.size:
-            # The upload stored `size` bytes; fewer read back means chunks went missing. Refuse to import part.
-            raise RuntimeError(f"read {chunks.bytes_read} of the upload's {self.size} bytes back from storage")
+            return self._reject(rejected.errors, rejected.error_count, staging, held)
+        if after_reading is not None:
+            after_reading()
 
         self._report(Phase.CHECKING)
-        with transaction(self.runtime.sessions) as session:
-            self._beat(session)
-            duplicate_count = staged_duplicate_count(session, self.job_id)
-            duplicates = staged_duplicates(session, self.job_id, limit=MAX_ERRORS) if duplicate_count else []
+        with self._step(held) as session:
+            staging.end(session)
+            duplicate_count = staging.duplicate_count(session)
+            duplicates = staging.duplicates(session, limit=MAX_ERRORS) if duplicate_count else []
         if reader.error_count or duplicate_count:
             repeated = [
                 RowError(numbers.row(line), line, "case_id", f"{case_id!r} already appears on line {first}")
@@ -419,10 +528,13 @@ class _Run:
             # Both lists are in file order and each holds the first MAX_ERRORS of its kind, so the first
             # MAX_ERRORS of the merged list are the first of the file.
             errors = sorted([*reader.errors, *repeated], key=lambda e: e.line)[:MAX_ERRORS]
-            return self._reject(errors, reader.error_count + duplicate_count)
-        return self._merge(reader)
+            return self._reject(errors, reader.error_count + duplicate_count, staging, held)
+        return self._merge(reader, staging, held)
 
-    def _reject(self, errors: list[RowError], error_count: int) -> ImportResult:
+    def _reject(self, errors: list[RowError], error_count: int, staging: Staging, held: Session | None) -> ImportResult:
+        if held is not None:
+            staging.abort()
+            held.rollback()  # the staged rows go with the transaction
         message = f"{error_count} problem(s) in {self.source}; nothing was imported"
         with transaction(self.runtime.sessions) as session:
             _fence(
@@ -449,12 +561,15 @@ class _Run:
             message=message,
         )
 
-    def _merge(self, reader: CasesReader) -> ImportResult:
+    def _merge(self, reader: CasesReader, staging: Staging, held: Session | None) -> ImportResult:
         self._report(Phase.MERGING)
         now = self.runtime.clock()
         message = f"imported {self.staged} case(s) from {self.source}"
         # One transaction: the cases, their components, the relief owed and the job's success commit together.
-        with transaction(self.runtime.sessions) as session:
+        with ExitStack() as stack:
+            session = held if held is not None else stack.enter_context(transaction(self.runtime.sessions))
+            # First: on PostgreSQL it locks the job's row, so a takeover waits until this commits (then finds
+            # the job done) or fails (then finds the job its own).
             _fence(
                 session,
                 self.job_id,
@@ -468,7 +583,7 @@ class _Run:
                 finished_at=now,
                 heartbeat_at=None,
             )
-            merge_staged(session, self.job_id, now=now)
+            staging.merge(session, now=now, columns=reader.optional_columns)
             deliveries: list[int] = []
             outage_ids: list[int] = []
             if reader.min_deadline is not None and reader.max_deadline is not None:
@@ -483,6 +598,8 @@ class _Run:
                 )
             # In the same transaction, so a crash never leaves a finished job's staging behind for nobody.
             _clear_job_data(session, self.job_id)
+            if held is not None:
+                held.commit()
         self._report(Phase.RELIEF)
         granted = relieve_now(self.runtime, deliveries)
         return ImportResult(
@@ -564,10 +681,14 @@ def stuck_imports(runtime: Runtime) -> list[str]:
         stopped = list(
             session.scalars(
                 select(ImportJob.id).where(
-                    ImportJob.state == ImportState.RUNNING, ImportJob.attempts < MAX_ATTEMPTS, _stale(now)
+                    ImportJob.state == ImportState.RUNNING,
+                    ImportJob.attempts < MAX_ATTEMPTS,
+                    _stale(now),
+                    ~_foreground(),
                 )
             )
         )
+        foreground_stopped = list(session.scalars(select(ImportJob.id).where(_foreground(), _stale(now))))
         waiting = list(
             session.scalars(
                 select(ImportJob.id).where(
@@ -600,6 +721,8 @@ def stuck_imports(runtime: Runtime) -> list[str]:
                 send.append(job_id)
     for job_id in exhausted:
         _give_up(runtime, job_id, now)
+    for job_id in foreground_stopped:
+        _fail_stopped_foreground(runtime, job_id, now)
     for job_id in abandoned:
         _clear_abandoned_upload(runtime, job_id, now)
     return send
@@ -625,6 +748,18 @@ def _give_up(runtime: Runtime, job_id: str, now: datetime) -> None:
         )
         if _rowcount(result) == 1:
             log.error("import job %s failed after %s attempts", job_id, job.attempts)
+            _clear_job_data(session, job_id)
+
+
+def _fail_stopped_foreground(runtime: Runtime, job_id: str, now: datetime) -> None:
+    with transaction(runtime.sessions) as session:
+        result = session.execute(
+            _update()
+            .where(ImportJob.id == job_id, _foreground(), _stale(now))
+            .values(state=ImportState.FAILED, message=FOREGROUND_STOPPED, finished_at=now, heartbeat_at=None)
+        )
+        if _rowcount(result) == 1:
+            log.error("import job %s: the command line running it stopped; marked failed", job_id)
             _clear_job_data(session, job_id)
 
 

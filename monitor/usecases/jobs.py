@@ -75,7 +75,7 @@ def sweep_stuck_imports(runtime: Runtime) -> int:
 
 
 def relieve_job(runtime: Runtime, outage_id: int) -> int:
-    return relief.relieve(runtime, outage_id).granted
+    return relief.relieve(runtime, outage_id).changed
 
 
 def relieve_open_outages_job(runtime: Runtime) -> int:

@@ -79,7 +79,9 @@ def _send(runtime: Runtime, channel: Channel, subject: str, message: Message) ->
 
 def _render(runtime: Runtime, session: Session, event: OutboxEvent) -> Message:
     page = runtime.config.page
-    if event.kind in (EventKind.OUTAGE_OPENED, EventKind.OUTAGE_RESOLVED) and event.outage_id is not None:
+    # One message per outage, showing its current state, whichever of its events is being delivered.
+    outage_kinds = (EventKind.OUTAGE_OPENED, EventKind.OUTAGE_RESOLVED, EventKind.OUTAGE_DECLARED)
+    if event.kind in outage_kinds and event.outage_id is not None:
         return outage_message(_outage_facts(session, event.outage_id), time_zone=page.time_zone, page_url=page.url)
     payload = event.payload or {}
     if event.kind in (EventKind.MONITORING_LOST, EventKind.MONITORING_RESTORED):
@@ -118,6 +120,9 @@ def _outage_facts(session: Session, outage_id: int) -> OutageFacts:
         end_reason=outage.end_reason,
         error=first_check.error if first_check else None,
         grants=grants,
+        source=outage.source,
+        severity=outage.severity,
+        reason=outage.reason,
     )
 
 

@@ -32,9 +32,13 @@ def wants_json() -> bool:
     return is_api_path(request.path) or request.accept_mimetypes.best == "application/json"
 
 
-def error_response(status: int, error: str, message: str) -> Response:
+def error_response(status: int, error: str, message: str, *, field: str | None = None) -> Response:
+    """The error in the shape of the answer: `{"error", "message"}` (and `field`, naming the input at fault)."""
     if wants_json():
-        response = jsonify({"error": error, "message": message})
+        body = {"error": error, "message": message}
+        if field is not None:
+            body["field"] = field
+        response = jsonify(body)
     else:
         refresh = ""
         if status == 503:  # a reader left on the status page gets it back by itself once the database returns

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -11,13 +12,17 @@ from typing import IO, Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from exemptions.cases import ImportRejected
-from monitor.storage.enums import ImportState
-from monitor.storage.models import Case, Check, Component, Grant, Outage
+from monitor.storage.engine import transaction
+from monitor.storage.enums import DeliveryState, ImportState, OutageSource
+from monitor.storage.models import Case, Check, Component, Delivery, Grant, Outage
 from monitor.timefmt import iso
-from monitor.usecases import imports, jobs
+from monitor.usecases import imports, jobs, maintenance, outages
+from monitor.usecases.case_relief import case_relief, paper_authorisations
 from monitor.usecases.cases import import_cases_text
+from monitor.usecases.checks import outage_subject
 from monitor.usecases.deliver import backlog_report
 from monitor.usecases.imports import ImportJobView, row_error_json
 from monitor.web.context import current_runtime, db
@@ -61,49 +66,70 @@ def _check_json(check: Check | None) -> dict[str, Any] | None:
     }
 
 
-@ops.get("/outages")
-def list_outages() -> Response:
-    limit = request.args.get("limit", default=100, type=int)
-    if not 1 <= limit <= 1000:
-        abort(400, "limit must be between 1 and 1000")
+def _outage_rows(*, where: list[Any], limit: int) -> list[dict[str, Any]]:
+    """Outages as ops read them, newest first: bounds, source and reason, grants, evidence and corrections."""
+    session = db()
     grants = select(Grant.outage_id, func.count().label("n")).group_by(Grant.outage_id).subquery()
     query = (
         select(Outage, Component.name, Check, func.coalesce(grants.c.n, 0))
         .join(Component, Component.id == Outage.component_id)
         .outerjoin(Check, Check.id == Outage.first_check_id)
         .outerjoin(grants, grants.c.outage_id == Outage.id)
-        .order_by(Outage.started_at.desc())
+        .where(*where)
+        .order_by(Outage.started_at.desc(), Outage.id.desc())
         .limit(limit)
     )
-    if request.args.get("open") in ("1", "true"):
-        query = query.where(Outage.ended_at.is_(None))
-    rows = db().execute(query).all()
+    rows = session.execute(query).all()
+    corrections = outages.corrections_of(session, [o.id for o, *_ in rows])
     now = current_runtime().clock()
-    return jsonify(
+    return [
         {
-            "outages": [
-                {
-                    "id": o.id,
-                    "component": {"id": o.component_id, "name": name},
-                    "severity": o.severity.value,
-                    "status": "resolved" if o.ended_at else "open",
-                    "started_at": iso(o.started_at),
-                    "last_ok_at": iso(o.last_ok_at),
-                    "last_failed_at": iso(o.last_failed_at),
-                    "ended_at": iso(o.ended_at),
-                    "end_reason": o.end_reason.value if o.end_reason else None,
-                    "monitoring_gap_at": iso(o.gap_at),
-                    "detected_at": iso(o.detected_at),
-                    "resolved_at": iso(o.resolved_at),
-                    "duration_seconds": ((o.ended_at or now) - o.started_at).total_seconds(),
-                    "grace_days": o.grace_days,
-                    "grants": n_grants,
-                    "first_failed_check": _check_json(check),
-                }
-                for o, name, check, n_grants in rows
-            ]
+            "id": o.id,
+            "component": {"id": o.component_id, "name": name},
+            "source": o.source.value,
+            "reason": o.reason,
+            "severity": o.severity.value,
+            "status": "resolved" if o.ended_at else "open",
+            "started_at": iso(o.started_at),
+            "last_ok_at": iso(o.last_ok_at),
+            "last_failed_at": iso(o.last_failed_at),
+            "ended_at": iso(o.ended_at),
+            "end_reason": o.end_reason.value if o.end_reason else None,
+            "monitoring_gap_at": iso(o.gap_at),
+            "detected_at": iso(o.detected_at),
+            "resolved_at": iso(o.resolved_at),
+            "duration_seconds": ((o.ended_at or now) - o.started_at).total_seconds(),
+            "grace_days": o.grace_days,
+            "grants": n_grants,
+            "first_failed_check": _check_json(check),
+            "corrections": [outages.correction_json(c) for c in corrections[o.id]],
         }
-    )
+        for o, name, check, n_grants in rows
+    ]
+
+
+@ops.get("/outages")
+def list_outages() -> Response:
+    limit = request.args.get("limit", default=100, type=int)
+    if not 1 <= limit <= 1000:
+        abort(400, "limit must be between 1 and 1000")
+    where: list[Any] = []
+    if request.args.get("open") in ("1", "true"):
+        where.append(Outage.ended_at.is_(None))
+    source = request.args.get("source")
+    if source is not None:
+        if source not in set(OutageSource):
+            abort(400, f"source must be one of {', '.join(OutageSource)}")
+        where.append(Outage.source == OutageSource(source))
+    return jsonify({"outages": _outage_rows(where=where, limit=limit)})
+
+
+@ops.get("/outages/<int:outage_id>")
+def get_outage(outage_id: int) -> tuple[Response, int]:
+    rows = _outage_rows(where=[Outage.id == outage_id], limit=1) if outage_id <= outages.MAX_ID else []
+    if not rows:
+        return error_response(404, "not_found", f"no outage {outage_id}"), 404
+    return jsonify(rows[0]), 200
 
 
 def _case_id_problem(case_id: str) -> str | None:
@@ -128,7 +154,6 @@ def get_case(case_id: str) -> Response:
             "components": sorted(c.component_id for c in case.components),
             "deadline": iso(case.deadline),
             "time_zone": case.time_zone,
-            "effective_deadline": iso(max([case.deadline, *[g.new_deadline for g in case.grants]])),
             "grants": [
                 {
                     "id": g.id,
@@ -140,8 +165,25 @@ def get_case(case_id: str) -> Response:
                 }
                 for g in case.grants
             ],
+            # effective_deadline (with the case's zone offset), extendable, decision, history, paper_filing.
+            **case_relief(db(), case),
         }
     )
+
+
+@ops.get("/paper-authorisations")
+def list_paper_authorisations() -> Response:
+    """Paper-filing authorisations, current and past (`?current=true|false`, `?component=<id>`)."""
+    current = request.args.get("current", "").lower()
+    if current not in ("", "true", "false"):
+        return error_response(422, "invalid_parameter", "query parameter current: expected true or false")
+    rows = paper_authorisations(
+        db(),
+        now=current_runtime().clock(),
+        current=None if current == "" else current == "true",
+        component=request.args.get("component") or None,
+    )
+    return jsonify({"authorisations": rows})
 
 
 # Bodies up to this size are imported while the client waits (well under a second); larger ones, or any
@@ -289,3 +331,178 @@ def get_import(job_id: str) -> tuple[Response, int]:
 def outbox() -> Response:
     """The delivery backlog per consumer, and what keeps failing: ops see retries that have not caught up."""
     return jsonify(backlog_report(current_runtime()))
+
+
+# --- declared outages, corrections and maintenance --------------------------------------------------
+
+# A declaration or a correction is a few hundred bytes; the limit only stops mistakes and abuse.
+MAX_JSON_BYTES = 64 * 1024
+DECLARE_FIELDS = ("component", "started_at", "ended_at", "severity", "reason")
+DECLARE_REQUIRED = ("component", "started_at", "severity", "reason")
+CORRECT_FIELDS = (*outages.CORRECTABLE, "reason")
+ANNOUNCE_FIELDS = ("components", "starts_at", "ends_at", "announced_at", "title")
+ANNOUNCE_REQUIRED = ("components", "starts_at", "ends_at", "title")
+
+
+def _invalid(exc: outages.InvalidInput) -> tuple[Response, int]:
+    return error_response(422, "invalid_input", str(exc), field=exc.field), 422
+
+
+def _conflict(exc: outages.Conflict) -> tuple[Response, int]:
+    return error_response(409, "conflict", exc.message, field=exc.field), 409
+
+
+def _json_object(fields: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:
+    """The request body as a JSON object holding only `fields` and at least `required`; InvalidInput otherwise."""
+    request.max_content_length = MAX_JSON_BYTES  # a larger body is answered 413 before it is read
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; `[[[[…` nested deep, RecursionError
+        raise outages.InvalidInput("body", "expected a JSON object (Content-Type: application/json)") from None
+    if not isinstance(body, dict):
+        raise outages.InvalidInput("body", f"expected a JSON object, got {type(body).__name__}")
+    for name in body:
+        if name not in fields:
+            raise outages.InvalidInput(name[:100], f"unknown field; expected {', '.join(fields)}")
+    for name in required:
+        if name not in body:
+            raise outages.InvalidInput(name, "is required")
+    return body
+
+
+def _deliver_soon(deliveries: list[int]) -> None:
+    try:
+        jobs.deliver_all(current_runtime(), deliveries)
+    except Exception:
+        # Stored and committed with the change: the outbox sweeper delivers it within a minute.
+        log.exception("could not hand deliveries %s to a worker; the sweeper will", deliveries)
+
+
+def _pending(session: Session, subject: str) -> list[int]:
+    """The subject's deliveries still owed: those just written, and any an earlier change left behind."""
+    query = select(Delivery.id).where(Delivery.subject == subject, Delivery.state == DeliveryState.PENDING)
+    return list(session.scalars(query.order_by(Delivery.id)))
+
+
+@ops.post("/outages")
+def declare_outage() -> tuple[Response, int]:
+    """Record an outage the probes did not see (the portal's operator reported it, say)."""
+    runtime = current_runtime()
+    try:
+        body = _json_object(DECLARE_FIELDS, DECLARE_REQUIRED)
+        with transaction(runtime.sessions) as session:
+            outage = outages.declare_outage(
+                session,
+                component_id=body["component"],
+                started_at=body["started_at"],
+                ended_at=body.get("ended_at"),
+                severity=body["severity"],
+                reason=body["reason"],
+                now=runtime.clock(),
+                grace_days=runtime.config.relief.grace_days,
+            )
+            outage_id = outage.id
+            deliveries = _pending(session, outage_subject(outage_id))
+    except outages.InvalidInput as exc:
+        return _invalid(exc)
+    _deliver_soon(deliveries)
+    [shown] = _outage_rows(where=[Outage.id == outage_id], limit=1)
+    response = jsonify(shown)
+    response.headers["Location"] = f"/api/ops/outages/{outage_id}"
+    return response, 201
+
+
+@ops.patch("/outages/<int:outage_id>")
+def correct_outage(outage_id: int) -> tuple[Response, int]:
+    """Correct an outage's bounds or severity, with a reason; the correction is kept with the outage."""
+    runtime = current_runtime()
+    # An unknown outage is a 404 whatever the body says. Its own short transaction: on SQLite any
+    # transaction holds the write lock, which must not wait on the client sending its body.
+    with transaction(runtime.sessions) as session:
+        known = outage_id <= outages.MAX_ID and session.get(Outage, outage_id) is not None
+    if not known:
+        return error_response(404, "not_found", f"no outage {outage_id}"), 404
+    try:
+        body = _json_object(CORRECT_FIELDS, ("reason",))
+        changes = {name: body[name] for name in outages.CORRECTABLE if name in body}
+        if not changes:
+            raise outages.InvalidInput("body", "nothing to correct: give started_at, ended_at or severity")
+        with transaction(runtime.sessions) as session:
+            outages.correct_outage(session, outage_id, changes=changes, reason=body["reason"], now=runtime.clock())
+            deliveries = _pending(session, outage_subject(outage_id))
+    except outages.NotFound as exc:
+        return error_response(404, "not_found", str(exc)), 404
+    except outages.InvalidInput as exc:
+        return _invalid(exc)
+    except outages.Conflict as exc:
+        return _conflict(exc)
+    _deliver_soon(deliveries)
+    [shown] = _outage_rows(where=[Outage.id == outage_id], limit=1)
+    return jsonify(shown), 200
+
+
+@ops.get("/maintenance")
+def list_maintenance_windows() -> Response:
+    limit = request.args.get("limit", default=100, type=int)
+    if not 1 <= limit <= 1000:
+        abort(400, "limit must be between 1 and 1000")
+    include_inactive = request.args.get("all") in ("1", "true")
+    views = maintenance.list_maintenance(
+        db(), now=current_runtime().clock(), include_inactive=include_inactive, limit=limit
+    )
+    return jsonify({"maintenance": [maintenance.view_json(v) for v in views]})
+
+
+@ops.get("/maintenance/<int:maintenance_id>")
+def get_maintenance_window(maintenance_id: int) -> tuple[Response, int]:
+    try:
+        view = maintenance.get_maintenance(db(), maintenance_id, now=current_runtime().clock())
+    except outages.NotFound as exc:
+        return error_response(404, "not_found", str(exc)), 404
+    return jsonify(maintenance.view_json(view)), 200
+
+
+@ops.post("/maintenance")
+def announce_maintenance_window() -> tuple[Response, int]:
+    """Announce a one-off maintenance window (`announced_at` defaults to now and is never later)."""
+    runtime = current_runtime()
+    now = runtime.clock()
+    try:
+        body = _json_object(ANNOUNCE_FIELDS, ANNOUNCE_REQUIRED)
+        with transaction(runtime.sessions) as session:
+            window = maintenance.announce_maintenance(
+                session,
+                components=body["components"],
+                starts_at=body["starts_at"],
+                ends_at=body["ends_at"],
+                title=body["title"],
+                announced_at=body.get("announced_at"),
+                now=now,
+            )
+            shown = maintenance.view_json(maintenance.view_of(window, now=now))
+            deliveries = _pending(session, maintenance.maintenance_subject(window.id))
+    except outages.InvalidInput as exc:
+        return _invalid(exc)
+    _deliver_soon(deliveries)
+    response = jsonify(shown)
+    response.headers["Location"] = f"/api/ops/maintenance/{shown['id']}"
+    return response, 201
+
+
+@ops.delete("/maintenance/<int:maintenance_id>")
+def cancel_maintenance_window(maintenance_id: int) -> tuple[Response, int]:
+    """Withdraw a window announced through the API; answers the window, now inactive (again: the same)."""
+    runtime = current_runtime()
+    now = runtime.clock()
+    try:
+        with transaction(runtime.sessions) as session:
+            window = maintenance.cancel_maintenance(session, maintenance_id, now=now)
+            shown = maintenance.view_json(maintenance.view_of(window, now=now))
+            deliveries = _pending(session, maintenance.maintenance_subject(window.id))
+    except outages.NotFound as exc:
+        return error_response(404, "not_found", str(exc)), 404
+    except outages.Conflict as exc:
+        return _conflict(exc)
+    _deliver_soon(deliveries)
+    return jsonify(shown), 200

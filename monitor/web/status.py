@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template
+from flask import Blueprint, Response, jsonify, render_template, request
 
 from monitor.config import PageConfig
 from monitor.statuspage.snapshot import load_snapshot
 from monitor.statuspage.v2 import components_json, incidents_json, status_json, summary_json
 from monitor.statuspage.views import STATUS_LABELS, Snapshot, overall
 from monitor.timefmt import duration, local
+from monitor.usecases.case_relief import paper_authorisations
 from monitor.web.context import current_runtime, db
+from monitor.web.errors import error_response
 
 status_page = Blueprint("status_page", __name__)
 
@@ -71,3 +73,21 @@ def incidents() -> Response:
 def unresolved_incidents() -> Response:
     snapshot, page = _snapshot()
     return _json(incidents_json(snapshot, page, unresolved_only=True))
+
+
+CURRENT_VALUES = {"true": True, "false": False, "": None}
+
+
+@status_page.get("/api/v1/paper-authorisations")
+def paper_filing_authorisations() -> Response | tuple[Response, int]:
+    """Paper (other-means) filing authorised by outages: current and past, newest first.
+
+    `?current=true` only those in force now, `?current=false` only past ones; `?component=<id>` one component.
+    """
+    current = request.args.get("current", "").lower()
+    if current not in CURRENT_VALUES:
+        return error_response(422, "invalid_parameter", "query parameter current: expected true or false")
+    component = request.args.get("component") or None
+    runtime = current_runtime()
+    rows = paper_authorisations(db(), now=runtime.clock(), current=CURRENT_VALUES[current], component=component)
+    return _json({"time_zone": runtime.config.page.time_zone, "authorisations": rows})

@@ -6,13 +6,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from demo.portal import FlakyPortal
-from exemptions.policy import extended_deadline
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.models import Check, Grant, Outage
@@ -51,7 +52,8 @@ class Story:
             f"INSIDE-TO,pr-portal,{utc(inside)},America/Toronto",
             f"INSIDE-IN,pr-portal;employer-portal,{utc(inside)},Asia/Kolkata",
             f"BEFORE,pr-portal,{utc(self.t0 - timedelta(minutes=1))},America/Toronto",
-            f"AFTER,pr-portal,{utc(self.t0 + timedelta(minutes=10))},America/Toronto",
+            # Two hours on: the outage (seconds long) is neither in its last hour nor 60 minutes of its day.
+            f"AFTER,pr-portal,{utc(self.t0 + timedelta(hours=2))},America/Toronto",
             f"OTHER-COMPONENT,employer-portal,{utc(inside)},America/Toronto",
         ]
         response = self.client.post(
@@ -123,7 +125,9 @@ class Story:
         for case_id, zone in (("INSIDE-TO", "America/Toronto"), ("INSIDE-IN", "Asia/Kolkata")):
             grants = self.grants(case_id)
             assert len(grants) == 1, (case_id, grants)
-            expected = extended_deadline(outage.ended_at, zone, 7)
+            # The legacy `grace_days: 7` of the test configuration: 23:59:59 local, 7 days after restoration.
+            local_day = outage.ended_at.astimezone(ZoneInfo(zone)).date() + timedelta(days=7)
+            expected = datetime.combine(local_day, clock_time(23, 59, 59), tzinfo=ZoneInfo(zone))
             assert datetime.fromisoformat(grants[0]["new_deadline"]) == expected
             assert grants[0]["outage_id"] == outage.id
         for case_id in ("BEFORE", "AFTER", "OTHER-COMPONENT"):

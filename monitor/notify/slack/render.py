@@ -7,9 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from monitor.notify.channel import Message
-from monitor.storage.enums import EndReason
+from monitor.storage.enums import EndReason, OutageSource, Severity
 from monitor.timefmt import duration, local
 
+_SEVERITY = {
+    Severity.MAJOR_OUTAGE: (":red_circle:", "Major outage"),
+    Severity.PARTIAL_OUTAGE: (":large_orange_circle:", "Partial outage"),
+    Severity.DEGRADED_PERFORMANCE: (":large_yellow_circle:", "Degraded performance"),
+}
+MAX_REASON_CHARS = 1000  # a reason is quoted whole up to this; Slack allows 3,000 per section
 _ENDED_BECAUSE = {
     EndReason.COMPONENT_REMOVED: "the component was removed from monitoring",
     EndReason.WATCH_REMOVED: "the probes or locations that saw it down were removed from monitoring",
@@ -25,6 +31,9 @@ class OutageFacts:
     end_reason: EndReason | None
     error: str | None  # what the first failed check saw
     grants: int
+    source: OutageSource = OutageSource.OBSERVED
+    severity: Severity = Severity.MAJOR_OUTAGE
+    reason: str | None = None  # a declared outage's reason, as ops gave it
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,14 @@ def _blocks(headline: str, details: list[str], context: str) -> list[dict[str, A
     ]
 
 
+def escape(text: str) -> str:
+    """Text people typed, shown as written: Slack reads `<!channel>` or `<url|label>` as markup otherwise."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def outage_message(facts: OutageFacts, *, time_zone: str, page_url: str) -> Message:
+    if facts.source == OutageSource.DECLARED:
+        return declared_outage_message(facts, time_zone=time_zone, page_url=page_url)
     started = local(facts.started_at, time_zone)
     if facts.ended_at is None:
         headline = f":red_circle: Major outage: {facts.component_name}"
@@ -73,6 +89,32 @@ def outage_message(facts: OutageFacts, *, time_zone: str, page_url: str) -> Mess
         details.append(f"*First failed check:* {facts.error}")
     details.append(f"*Cases granted relief so far:* {facts.grants}")
     context = f"Outage #{facts.outage_id} · <{page_url}|status page>"
+    return Message(text=text, blocks=_blocks(headline, details, context))
+
+
+def declared_outage_message(facts: OutageFacts, *, time_zone: str, page_url: str) -> Message:
+    """An outage ops declared (the portal's operator reported it, say): the probes did not see it."""
+    icon, label = _SEVERITY[facts.severity]
+    started = local(facts.started_at, time_zone)
+    reason = escape((facts.reason or "no reason given")[:MAX_REASON_CHARS])
+    if facts.ended_at is None:
+        headline = f"{icon} {label}: {facts.component_name} (declared)"
+        text = f"{label}: {facts.component_name} since {started}, declared by ops: {reason}"
+        when = f"*{label} since* {started}"
+    else:
+        lasted = duration(facts.ended_at - facts.started_at)
+        ended = local(facts.ended_at, time_zone)
+        headline = f":large_green_circle: Resolved: {facts.component_name} (declared)"
+        text = f"Resolved: {facts.component_name} had a {label.lower()} of {lasted}, from {started} to {ended}"
+        text += f", declared by ops: {reason}"
+        when = f"*{label}* {started} → {ended} ({lasted})"
+    details = [
+        when,
+        f"*Declared by ops:* {reason}",
+        "Not seen by the probes: recorded through the ops API.",
+        f"*Cases granted relief so far:* {facts.grants}",
+    ]
+    context = f"Outage #{facts.outage_id} · declared · <{page_url}|status page>"
     return Message(text=text, blocks=_blocks(headline, details, context))
 
 

@@ -15,14 +15,24 @@ from tests.conftest import OFFLINE_CONFIG, ROOT
 Cli = tuple[Path, dict[str, str]]
 
 
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
+def _cli(tmp_path: Path, database_url: str) -> Cli:
     config = tmp_path / "portalwatch.yaml"
     config.write_text(OFFLINE_CONFIG, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTALWATCH_", "SLACK_", "REDIS_URL"))}
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    env["DATABASE_URL"] = database_url
     env["PYTHONPATH"] = str(ROOT)
-    yield config, env
+    return config, env
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    yield _cli(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}")
+
+
+@pytest.fixture
+def cli_on(tmp_path: Path, database_url: str) -> Iterator[Cli]:
+    """The command on each back end: SQLite, and a fresh PostgreSQL database."""
+    yield _cli(tmp_path, database_url)
 
 
 def import_with_cli(cli: Cli, csv_path: Path) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -50,7 +51,11 @@ def test_a_large_file_shows_progress_on_stderr_and_ends_with_the_usual_line(
     assert result.stdout == f"imported 60000 case(s) from {path}; 0 new grant(s) from past outages\n"
     progress = result.stderr.splitlines()
     assert "read 50,000 rows…" in progress
-    assert all(line.startswith(("read ", "storing", "granting")) for line in progress), progress
+    assert all(line.startswith(("read ", "storing", "granting", "took ")) for line in progress), progress
+    assert re.fullmatch(
+        r"took [0-9.]+ s: start [0-9.]+ s, reading [0-9.]+ s, checking [0-9.]+ s, storing [0-9.]+ s, relief [0-9.]+ s",
+        progress[-1],
+    ), progress[-1]
     assert stored(cli) == (60_000, [ImportState.SUCCEEDED])
 
 
@@ -146,3 +151,138 @@ def test_a_quick_import_shows_no_progress_at_all() -> None:
     for phase, rows_read in [("reading", 5_000), ("reading", 9_000), ("checking", 9_000), ("merging", 9_000)]:
         show(phase, rows_read)
     assert out.getvalue() == ""
+
+
+# --- on a terminal: a bar -------------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def screen(out: io.StringIO) -> list[str]:
+    """What a terminal shows: each line as its last carriage return left it, escape codes dropped."""
+    return [line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in out.getvalue().split("\n")]
+
+
+def test_on_a_terminal_reading_shows_a_bar_with_share_rows_speed_and_time_left() -> None:
+    out, clock = Terminal(), FakeClock()
+    position = {"bytes": 0}
+    show = ProgressPrinter(out, clock=clock, total_bytes=1000, position=lambda: position["bytes"])
+    assert show.terminal
+    show("reading", 0)
+    for step in range(1, 5):
+        clock.now += 1.0
+        position["bytes"] = 200 * step
+        show("reading", 100_000 * step)
+    assert out.getvalue().count("\r") == 4
+    assert screen(out) == ["reading ███████████████████░░░░░  80%  400,000 rows  100,000 rows/s  ETA 0:01"]
+    clock.now += 0.05
+    position["bytes"] = 1000
+    show("reading", 450_000)  # less than a tenth of a second since the last: not redrawn
+    assert out.getvalue().count("\r") == 4
+
+
+def test_on_a_terminal_each_later_phase_gets_a_line_with_its_time_and_the_end_a_summary() -> None:
+    out, clock = Terminal(), FakeClock()
+    show = ProgressPrinter(out, clock=clock, began=-2.0)
+    show("reading", 0)
+    clock.now += 2.0
+    show("reading", 200_000)
+    show("checking", 200_000)
+    clock.now += 0.5
+    show("merging", 200_000)
+    clock.now += 10.0
+    show("relief", 200_000)
+    clock.now += 1.0
+    show.finish()
+    assert screen(out) == [
+        "read 200,000 rows in 2.0 s (100,000 rows/s)",
+        "checking for duplicate case ids… 0.5 s",
+        "storing the cases… 10.0 s",
+        "granting the relief past outages owe them… 1.0 s",
+        "took 15.5 s: start 2.0 s, reading 2.0 s, checking 0.5 s, storing 10.0 s, relief 1.0 s",
+        "",
+    ]
+
+
+def test_on_a_terminal_a_quick_import_shows_nothing_at_all() -> None:
+    out, clock = Terminal(), FakeClock()
+    show = ProgressPrinter(out, clock=clock, total_bytes=100, position=lambda: 50)
+    for phase, rows_read in [("reading", 0), ("reading", 5_000), ("checking", 5_000), ("merging", 5_000)]:
+        clock.now += 0.1
+        show(phase, rows_read)
+    show.finish()
+    assert out.getvalue() == ""
+
+
+def test_without_a_terminal_the_summary_follows_the_plain_lines() -> None:
+    out, clock = io.StringIO(), FakeClock()
+    show = ProgressPrinter(out, clock=clock)
+    show("reading", 0)
+    clock.now += 3.0
+    show("reading", 60_000)
+    show("checking", 60_000)
+    clock.now += 1.0
+    show.finish()
+    assert out.getvalue().splitlines() == [
+        "read 60,000 rows…",
+        "read 60,000 rows; checking for duplicate case ids…",
+        "took 4.0 s: start 0.0 s, reading 3.0 s, checking 1.0 s",
+    ]
+
+
+# --- the optional columns through the command, on both back ends -----------------------------------
+
+
+def stored_contacts(cli: tuple[Path, dict[str, str]]) -> dict[str, tuple[bool, str | None, str | None, str | None]]:
+    config, env = cli
+    runtime = make_runtime(env["DATABASE_URL"], config.read_text(encoding="utf-8"))
+    try:
+        with transaction(runtime.sessions) as session:
+            return {
+                case.case_id: (case.extendable, case.email, case.webhook_url, case.language)
+                for case in session.scalars(select(Case))
+            }
+    finally:
+        runtime.close()
+
+
+def test_the_command_imports_the_optional_columns_and_names_a_bad_one_by_row_line_and_column(
+    cli_on: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    header = f"{HEADER},extendable,email,webhook_url,language"
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "\n".join(
+            [
+                header,
+                "A-1,pr-portal,2026-12-01T10:00:00-05:00,America/Toronto,false,a@example.ca,https://h.example.ca/a,fr",
+                "A-2,pr-portal,2026-12-01T10:00:00-05:00,America/Toronto,,,,",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    result = import_with_cli(cli_on, good)
+    assert result.returncode == 0, result.stderr
+    assert stored_contacts(cli_on) == {
+        "A-1": (False, "a@example.ca", "https://h.example.ca/a", "fr"),
+        "A-2": (True, None, None, None),
+    }
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{header}\nA-1,pr-portal,2026-12-01T10:00:00-05:00,America/Toronto,true,,,gr\n", encoding="utf-8")
+    result = import_with_cli(cli_on, bad)
+    assert result.returncode == 1
+    assert "row 1 (line 2), column language: 'gr' is not a language cases are written to in" in result.stderr
+    assert stored_contacts(cli_on)["A-1"] == (False, "a@example.ca", "https://h.example.ca/a", "fr")
+
+
+def test_the_command_refuses_an_access_code_column(cli_on: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    path = tmp_path / "codes.csv"
+    path.write_text(f"{HEADER},access_code\nA-1,pr-portal,2026-12-01T10:00:00-05:00,UTC,1234\n", encoding="utf-8")
+    result = import_with_cli(cli_on, path)
+    assert result.returncode == 1
+    assert "row 0 (line 1), column access_code: header column 5 access_code is not supported yet" in result.stderr
+    assert stored_contacts(cli_on) == {}

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from exemptions.cases import ImportRejected, RowError, import_cases
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
+from monitor.storage.enums import Language
 from monitor.storage.models import Case, CaseComponent, Grant, Outage
 from tests.conftest import OFFLINE_CONFIG, make_runtime
 from tests.exemptions.cases.conftest import import_with_cli
@@ -331,3 +332,104 @@ def test_a_case_imported_later_with_its_deadline_between_the_last_good_check_and
     result = import_with_cli(cli, path)
     assert result.returncode == 0, result.stderr
     assert cli_grants(cli) == {"AT-LAST-OK": (datetime(2026, 6, 18, 3, 59, 59, tzinfo=UTC), "final")}
+
+
+# --- the optional columns: extendable, email, webhook_url, language ------------------------------
+
+CONTACTS = f"{HEADER},extendable,email,webhook_url,language"
+
+
+def contacts_of(runtime: Runtime, case_id: str) -> tuple[bool, str | None, str | None, Language | None]:
+    with transaction(runtime.sessions) as session:
+        case = session.get_one(Case, case_id)
+        return case.extendable, case.email, case.webhook_url, case.language
+
+
+def stamps_of(runtime: Runtime) -> dict[str, datetime]:
+    with transaction(runtime.sessions) as session:
+        return {case_id: updated_at for case_id, updated_at in session.execute(select(Case.case_id, Case.updated_at))}
+
+
+def import_text(runtime: Runtime, text: str) -> None:
+    with transaction(runtime.sessions) as session:
+        import_cases(session, text, source="cases.csv")
+
+
+def test_the_optional_columns_are_stored_and_take_their_defaults_when_absent_or_empty(runtime: Runtime) -> None:
+    import_text(
+        runtime,
+        csv_text(
+            [
+                "C-1,pr-portal,2026-12-01T10:00:00-05:00,America/Toronto,false,a@example.ca,https://h.example.ca/1,fr",
+                "C-2,pr-portal,2026-12-01T10:00:00-05:00,America/Toronto,,,,",
+                "C-3,pr-portal,2026-12-01T10:00:00-05:00,America/Toronto",  # a short row
+            ],
+            header=CONTACTS,
+        ),
+    )
+    import_text(runtime, csv_text(["C-4,pr-portal,2026-12-01T10:00:00-05:00,America/Toronto"]))  # no such columns
+    assert contacts_of(runtime, "C-1") == (False, "a@example.ca", "https://h.example.ca/1", Language.FR)
+    for case_id in ("C-2", "C-3", "C-4"):
+        assert contacts_of(runtime, case_id) == (True, None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("extendable", "perhaps"), ("email", "nobody"), ("webhook_url", "ftp://x.ca/"), ("language", "de")],
+)
+def test_a_bad_optional_value_rejects_the_whole_file_naming_row_line_and_column(
+    runtime: Runtime, column: str, value: str
+) -> None:
+    rows = [f"{row},,,," for row in valid_rows(10)]
+    cells = {"extendable": "", "email": "", "webhook_url": "", "language": "", column: value}
+    rows[6] = f"C-0007,pr-portal,2026-12-01T10:00:00-05:00,America/Toronto,{','.join(cells.values())}"
+    errors = rejected_errors(runtime, csv_text(rows, header=CONTACTS))
+    assert [(e.row, e.line, e.column) for e in errors] == [(7, 8, column)]
+    assert stored_cases(runtime) == 0
+
+
+def test_re_importing_updates_the_optional_columns_the_file_gives_and_keeps_those_it_leaves_out(
+    runtime: Runtime,
+) -> None:
+    deadline = "2026-12-01T10:00:00-05:00"
+    import_text(
+        runtime,
+        csv_text(
+            [
+                f"C-1,pr-portal,{deadline},America/Toronto,false,a@example.ca,https://h.example.ca/1,fr",
+                f"C-2,pr-portal,{deadline},America/Toronto,false,b@example.ca,https://h.example.ca/2,en",
+            ],
+            header=CONTACTS,
+        ),
+    )
+    # C-1: every column given, changed; C-2: only email given, emptied; the rest of C-2 is kept.
+    import_text(
+        runtime,
+        csv_text(
+            [f"C-1,pr-portal,{deadline},America/Toronto,true,c@example.ca,http://h.example.ca/3,en"], header=CONTACTS
+        ),
+    )
+    import_text(runtime, csv_text([f"C-2,pr-portal,{deadline},America/Toronto,"], header=f"{HEADER},email"))
+    assert contacts_of(runtime, "C-1") == (True, "c@example.ca", "http://h.example.ca/3", Language.EN)
+    assert contacts_of(runtime, "C-2") == (False, None, "https://h.example.ca/2", Language.EN)
+
+
+def test_a_re_import_moves_updated_at_only_for_the_cases_it_changes(runtime: Runtime) -> None:
+    header = f"{HEADER},extendable,email"
+
+    def row(case_id: str, components: str = "pr-portal", time: str = "10:00:00", tail: str = ",") -> str:
+        return f"{case_id},{components},2026-12-01T{time}-05:00,America/Toronto,{tail}"
+
+    import_text(runtime, csv_text([row("SAME"), row("NEW-EMAIL"), row("NEW-LINK"), row("NEW-DEADLINE")], header))
+    before = stamps_of(runtime)
+    again = [
+        row("SAME", tail="true,"),  # true: what is stored already
+        row("NEW-EMAIL", tail=",x@example.ca"),
+        row("NEW-LINK", components="pr-portal;employer-portal"),
+        row("NEW-DEADLINE", time="10:00:01"),
+    ]
+    import_text(runtime, csv_text(again, header))
+    after = stamps_of(runtime)
+    assert after["SAME"] == before["SAME"]
+    assert all(after[case_id] > before[case_id] for case_id in ("NEW-EMAIL", "NEW-LINK", "NEW-DEADLINE"))
+    assert case_view(runtime, "NEW-LINK")[2] == ["employer-portal", "pr-portal"]

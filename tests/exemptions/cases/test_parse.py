@@ -21,6 +21,7 @@ from exemptions.cases.parse import (
     RowError,
     parse_cases_csv,
 )
+from monitor.storage.enums import Language
 
 KNOWN = ("pr-portal", "employer-portal")
 HEADER = "case_id,components,deadline,time_zone"
@@ -495,3 +496,242 @@ def test_duplicate_checks_do_hold_every_case_id_which_the_memory_measure_would_c
     small = peak_memory_reading(2_000, check_duplicates=True)
     large = peak_memory_reading(20_000, check_duplicates=True)
     assert large > 5 * small
+
+
+# --- the optional columns: extendable, email, webhook_url, language ------------------------------
+
+OPTIONAL_HEADER = f"{HEADER},extendable,email,webhook_url,language"
+
+
+def with_contacts(
+    case_id: str = "C-1", extendable: str = "", email: str = "", webhook_url: str = "", language: str = ""
+) -> str:
+    return f"{good_row(case_id)},{extendable},{email},{webhook_url},{language}"
+
+
+def one_row(row: str, header: str = OPTIONAL_HEADER) -> CaseRow:
+    (parsed,) = parse(csv_text(row, header=header))
+    return parsed
+
+
+def test_without_the_optional_columns_a_case_is_extendable_with_no_contacts() -> None:
+    row = one_row(good_row(), header=HEADER)
+    assert (row.extendable, row.email, row.webhook_url, row.language) == (True, None, None, None)
+
+
+def test_empty_optional_cells_take_the_defaults() -> None:
+    row = one_row(with_contacts(extendable=" ", email="", webhook_url="  ", language=""))
+    assert (row.extendable, row.email, row.webhook_url, row.language) == (True, None, None, None)
+
+
+def test_a_row_may_stop_before_its_optional_columns() -> None:
+    row = one_row(good_row() + ",false", header=OPTIONAL_HEADER)  # email, webhook_url, language left out
+    assert (row.extendable, row.email, row.webhook_url, row.language) == (False, None, None, None)
+
+
+def test_the_optional_columns_are_read_and_stored_on_the_row() -> None:
+    row = one_row(
+        with_contacts(
+            extendable="false",
+            email=" Marie.Tremblay+ircc@example.ca ",
+            webhook_url="https://hooks.example.ca:8443/deadlines?case=C-1",
+            language="fr",
+        )
+    )
+    assert row == CaseRow(
+        "C-1",
+        ("pr-portal",),
+        datetime.fromisoformat(DEADLINE),
+        "America/Toronto",
+        False,
+        "Marie.Tremblay+ircc@example.ca",
+        "https://hooks.example.ca:8443/deadlines?case=C-1",
+        Language.FR,
+    )
+
+
+def test_optional_columns_may_come_in_any_order_among_the_others() -> None:
+    text = (
+        f"language,case_id,email,components,deadline,time_zone,extendable\nEN,C-1,a@b.ca,pr-portal,{DEADLINE},UTC,No\n"
+    )
+    (row,) = parse(text)
+    assert (row.language, row.email, row.extendable) == (Language.EN, "a@b.ca", False)
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        *[("true", True), ("TRUE", True), ("True", True), ("yes", True), ("1", True)],
+        *[("false", False), ("FALSE", False), ("No", False), ("0", False)],
+    ],
+)
+def test_extendable_reads_true_or_false_as_spreadsheets_and_people_write_them(written: str, value: bool) -> None:
+    assert one_row(with_contacts(extendable=written)).extendable is value
+
+
+@pytest.mark.parametrize("written", ["maybe", "t", "f", "2", "oui", "non", "true false", "-1"])
+def test_anything_else_in_extendable_is_refused_at_its_row_line_and_column(written: str) -> None:
+    errors = rejection(csv_text(good_row("C-0") + ",,,,", with_contacts(extendable=written), header=OPTIONAL_HEADER))
+    assert where(errors.errors) == [(2, 3, "extendable")]
+    assert errors.errors[0].message == (
+        f"{written!r} is neither true nor false (yes/no and 1/0 are read too); empty means true"
+    )
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "name@example.ca",
+        "first.last+tag@sub.example.gc.ca",
+        "o'brien@example.ie",
+        "x@example.museum",
+        "élise@exemple.québec",
+        "user@xn--exmple-cua.ca",
+        "a" * 64 + "@example.ca",
+    ],
+)
+def test_a_plausible_email_address_is_kept_as_written(email: str) -> None:
+    assert one_row(with_contacts(email=email)).email == email
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "name",
+        "name@",
+        "@example.ca",
+        "name@example",
+        "name@@example.ca",
+        "na me@example.ca",
+        "name@exa mple.ca",
+        "name@example.c",
+        "name@example.123",
+        ".name@example.ca",
+        "name.@example.ca",
+        "na..me@example.ca",
+        "name@-example.ca",
+        "name@example-.ca",
+        "name@example..ca",
+        '"quoted"@example.ca',
+        "<name@example.ca>",
+        "name@example.ca, other@example.ca",
+        "Name <name@example.ca>",
+        "na\u200bme@example.ca",
+        "a" * 65 + "@example.ca",
+    ],
+)
+def test_an_implausible_email_address_is_refused_at_its_row_line_and_column(email: str) -> None:
+    errors = rejection(csv_text(with_contacts(email=f'"{email}"'), header=OPTIONAL_HEADER)).errors
+    assert where(errors) == [(1, 2, "email")]
+    assert errors[0].message.endswith("is not a plausible email address such as name@example.ca")
+
+
+def test_an_email_address_over_320_characters_is_refused() -> None:
+    email = "a@" + ".".join(["b" * 60] * 6) + ".ca"
+    assert len(email) > 320
+    errors = rejection(csv_text(with_contacts(email=email), header=OPTIONAL_HEADER)).errors
+    assert where(errors) == [(1, 2, "email")]
+    assert errors[0].message == "is longer than 320 characters"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.ca/deadlines",
+        "http://10.0.0.5:8080/hook",
+        "HTTPS://Example.CA/x?y=1#z",
+        "https://[2001:db8::1]/hook",
+        "https://user:secret@hooks.example.ca/",
+        "https://hooks.example.ca/" + "x" * 2000,
+    ],
+)
+def test_an_absolute_http_or_https_url_is_a_webhook(url: str) -> None:
+    assert one_row(with_contacts(webhook_url=url)).webhook_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("hooks.example.ca/deadlines", "is not an absolute http:// or https:// URL"),
+        ("/deadlines", "is not an absolute http:// or https:// URL"),
+        ("ftp://files.example.ca/", "is not an absolute http:// or https:// URL"),
+        ("mailto:name@example.ca", "is not an absolute http:// or https:// URL"),
+        ("javascript:alert(1)", "is not an absolute http:// or https:// URL"),
+        ("https:///deadlines", "has no host"),
+        ("https://:8080/", "has no host"),
+        ("https://example.ca:0/", "has no host"),
+        ("https://example.ca:99999/", "is not a well-formed URL"),
+        ("https://example.ca:port/", "is not a well-formed URL"),
+        ("https://[::1/", "is not a well-formed URL"),
+        ("https://example.ca/a b", "contains spaces or control characters"),
+        ("https://example.ca/\u200b", "contains spaces or control characters"),
+    ],
+)
+def test_anything_else_as_a_webhook_is_refused_at_its_row_line_and_column(url: str, why: str) -> None:
+    errors = rejection(csv_text(with_contacts(webhook_url=f'"{url}"'), header=OPTIONAL_HEADER)).errors
+    assert where(errors) == [(1, 2, "webhook_url")]
+    assert why in errors[0].message
+
+
+def test_a_webhook_url_over_2048_characters_is_refused() -> None:
+    url = "https://hooks.example.ca/" + "x" * 2024
+    errors = rejection(csv_text(with_contacts(webhook_url=url), header=OPTIONAL_HEADER)).errors
+    assert where(errors) == [(1, 2, "webhook_url")]
+    assert errors[0].message == "is longer than 2,048 characters"
+
+
+@pytest.mark.parametrize(("written", "language"), [("en", Language.EN), ("fr", Language.FR), ("FR", Language.FR)])
+def test_a_language_is_en_or_fr_in_any_case(written: str, language: Language) -> None:
+    assert one_row(with_contacts(language=written)).language is language
+
+
+@pytest.mark.parametrize("written", ["english", "français", "de", "en-CA", "e n"])
+def test_any_other_language_is_refused_at_its_row_line_and_column(written: str) -> None:
+    errors = rejection(csv_text(with_contacts(language=written), header=OPTIONAL_HEADER)).errors
+    assert where(errors) == [(1, 2, "language")]
+    assert errors[0].message == f"{written!r} is not a language cases are written to in; use en or fr"
+
+
+def test_every_bad_optional_cell_of_a_row_is_reported_with_the_others() -> None:
+    row = "C-1,pr-portal,2026-13-45T10:00:00-05:00,UTC,perhaps,nobody,ftp://x,de"
+    errors = rejection(csv_text(good_row("C-0") + ",,,,", row, header=OPTIONAL_HEADER)).errors
+    assert where(errors) == [
+        (2, 3, "deadline"),
+        (2, 3, "extendable"),
+        (2, 3, "email"),
+        (2, 3, "webhook_url"),
+        (2, 3, "language"),
+    ]
+
+
+def test_a_nul_character_in_an_optional_column_is_refused_there() -> None:
+    errors = rejection(csv_text(with_contacts(email="a\x00@example.ca"), header=OPTIONAL_HEADER)).errors
+    assert where(errors) == [(1, 2, "email")]
+    assert "NUL character" in errors[0].message
+
+
+def test_an_optional_column_repeated_in_the_header_is_refused() -> None:
+    errors = rejection(csv_text(good_row() + ",a@b.ca,c@d.ca", header=f"{HEADER},email,email")).errors
+    assert where(errors) == [(0, 1, "email")]
+    assert errors[0].message == "appears 2 times in the header (columns 5, 6)"
+
+
+@pytest.mark.parametrize("name", ["access_code", "Access_Code", " ACCESS_CODE "])
+def test_an_access_code_column_refuses_the_file_as_not_supported_yet(name: str) -> None:
+    errors = rejection(csv_text(good_row() + ",1234", header=f"{HEADER},{name}")).errors
+    assert where(errors) == [(0, 1, "access_code")]
+    assert errors[0].message == (
+        f"header column 5 {name.strip()} is not supported yet: access codes may only be stored as slow hashes, "
+        "which this version cannot do; remove the column and import the file again"
+    )
+
+
+def test_the_streaming_reader_reads_the_optional_columns_too() -> None:
+    text = csv_text(
+        with_contacts("C-1", "no", "a@b.ca", "https://h.example/x", "fr"), with_contacts("C-2"), header=OPTIONAL_HEADER
+    )
+    rows = [row for _, row in reader_over(text)]
+    assert [(r.extendable, r.email, r.webhook_url, r.language) for r in rows] == [
+        (False, "a@b.ca", "https://h.example/x", Language.FR),
+        (True, None, None, None),
+    ]

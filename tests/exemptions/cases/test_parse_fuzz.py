@@ -9,6 +9,7 @@ import csv
 import io
 import zoneinfo
 from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -16,12 +17,16 @@ from hypothesis import strategies as st
 from exemptions.cases.parse import (
     EARLIEST_DEADLINE,
     LATEST_DEADLINE,
+    MAX_EMAIL_LENGTH,
+    MAX_WEBHOOK_URL_LENGTH,
+    OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     CaseRow,
     CasesReader,
     ImportRejected,
     parse_cases_csv,
 )
+from monitor.storage.enums import Language
 
 KNOWN = ("pr-portal", "employer-portal")
 AVAILABLE_ZONES = zoneinfo.available_timezones()
@@ -91,6 +96,42 @@ huge_field = st.sampled_from(
 )
 ODD_CASE_IDS = ["C-\x001", "C-\udcff", "C\t1", "C\u200b1", "C\u00a01", " C-1 ", "C 1", "Ç-1", "C" * 64, "C" * 65, ""]
 ODD_COMPONENTS = ["visa-portal", "", " ; ", "pr-portal\x00", "pr-portal\udcff", "pr-portal;;", " pr-portal "]
+PLAUSIBLE_EXTENDABLE = ["", "true", "false", "TRUE", "False", "yes", "no", "1", "0", " true "]
+ODD_EXTENDABLE = ["maybe", "t", "2", "tru e", "true\x00", "\udcff", "oui", "-0"]
+PLAUSIBLE_EMAILS = ["", "name@example.ca", "first.last+tag@sub.example.gc.ca", "élise@exemple.québec", " a@b.ca "]
+ODD_EMAILS = [
+    "name",
+    "@example.ca",
+    "name@example",
+    "a@@b.ca",
+    "a b@c.ca",
+    ".a@b.ca",
+    "a..b@c.ca",
+    "a@-b.ca",
+    "a@b.c",
+    "a\u200b@b.ca",
+    "a\x00@b.ca",
+    "a\udcff@b.ca",
+    "a@" + "b" * 300 + ".ca",
+    "a" * 65 + "@b.ca",
+]
+PLAUSIBLE_URLS = ["", "https://hooks.example.ca/deadlines", "http://10.0.0.5:8080/hook?x=1", "HTTPS://A.CA/"]
+ODD_URLS = [
+    "hooks.example.ca",
+    "ftp://a.ca/",
+    "javascript:alert(1)",
+    "https:///x",
+    "https://a.ca:0/",
+    "https://a.ca:99999/",
+    "https://[::1/",
+    "https://a.ca/a b",
+    "https://a.ca/\x00",
+    "https://a.ca/\udcff",
+    "https://a.ca/" + "x" * 2048,
+    "https://a.ca/\\back\\slash",
+]
+PLAUSIBLE_LANGUAGES = ["", "en", "fr", "EN", "Fr"]
+ODD_LANGUAGES = ["english", "de", "en-CA", "e\x00n", "\udcff"]
 
 
 def column_values(odd_one_in: int) -> dict[str, st.SearchStrategy[str]]:
@@ -112,14 +153,38 @@ def column_values(odd_one_in: int) -> dict[str, st.SearchStrategy[str]]:
             st.one_of(st.sampled_from(ODD_DEADLINES), anywhere.map(lambda d: d.isoformat())),
         ),
         "time_zone": mostly(st.sampled_from(sorted(AVAILABLE_ZONES)), st.sampled_from(ODD_ZONES)),
+        "extendable": mostly(st.sampled_from(PLAUSIBLE_EXTENDABLE), st.sampled_from(ODD_EXTENDABLE)),
+        "email": mostly(st.sampled_from(PLAUSIBLE_EMAILS), st.one_of(st.sampled_from(ODD_EMAILS), st.emails())),
+        "webhook_url": mostly(st.sampled_from(PLAUSIBLE_URLS), st.sampled_from(ODD_URLS)),
+        "language": mostly(st.sampled_from(PLAUSIBLE_LANGUAGES), st.sampled_from(ODD_LANGUAGES)),
     }
 
 
-plausible_headers = st.one_of(st.permutations(list(REQUIRED_COLUMNS)), st.permutations([*REQUIRED_COLUMNS, "note"]))
+plausible_headers = st.one_of(
+    st.permutations(list(REQUIRED_COLUMNS)),
+    st.permutations([*REQUIRED_COLUMNS, "note"]),
+    # Some of the optional columns, in any order among the others.
+    st.lists(st.sampled_from(OPTIONAL_COLUMNS), unique=True, min_size=1).flatmap(
+        lambda optional: st.permutations([*REQUIRED_COLUMNS, *optional])
+    ),
+)
 any_headers = st.one_of(
     plausible_headers,
     st.lists(
-        st.sampled_from([*REQUIRED_COLUMNS, "note", "", " deadline", "\ufeffcase_id", "dead\x00line"]), max_size=7
+        st.sampled_from(
+            [
+                *REQUIRED_COLUMNS,
+                *OPTIONAL_COLUMNS,
+                "note",
+                "",
+                " deadline",
+                "\ufeffcase_id",
+                "dead\x00line",
+                "access_code",
+                " Access_Code",
+            ]
+        ),
+        max_size=9,
     ),
 )
 MOSTLY_PLAUSIBLE = column_values(odd_one_in=25)
@@ -183,7 +248,18 @@ def assert_usable(row: CaseRow) -> None:
     assert EARLIEST_DEADLINE <= deadline < LATEST_DEADLINE
     deadline.astimezone(UTC)
     (deadline + timedelta(days=400)).astimezone(zoneinfo.ZoneInfo(row.time_zone))  # as relief extends it
-    for text in (row.case_id, *row.components, row.time_zone):
+    assert isinstance(row.extendable, bool)
+    assert row.language is None or isinstance(row.language, Language)
+    if row.email is not None:
+        assert 0 < len(row.email) <= MAX_EMAIL_LENGTH and row.email == row.email.strip()
+        local, _, domain = row.email.rpartition("@")
+        assert local and "." in domain and " " not in row.email and row.email.isprintable()
+    if row.webhook_url is not None:
+        parts = urlsplit(row.webhook_url)
+        assert parts.scheme.lower() in ("http", "https") and parts.hostname
+        assert len(row.webhook_url) <= MAX_WEBHOOK_URL_LENGTH and row.webhook_url.isprintable()
+        assert not any(c.isspace() for c in row.webhook_url)
+    for text in (row.case_id, *row.components, row.time_zone, row.email or "", row.webhook_url or ""):
         text.encode("utf-8")  # storable: no lone surrogates
         assert "\x00" not in text
 
@@ -242,3 +318,25 @@ def test_the_streaming_reader_agrees_with_parse_cases_csv_and_caps_its_errors(te
         assert streamed == whole
         deadlines = [row.deadline for row in streamed]
         assert (reader.min_deadline, reader.max_deadline) == (min(deadlines), max(deadlines))
+
+
+class FullCheckOnly(CasesReader):
+    """The reader without its quick check: every row through the check that names each problem."""
+
+    _quick_check = False
+
+
+@settings(FUZZ, max_examples=400)
+@given(cases_csv(), st.booleans())
+def test_the_quick_check_accepts_exactly_what_the_full_check_does(text: str, check_duplicates: bool) -> None:
+    def read_with(kind: type[CasesReader]) -> tuple[object, ...]:
+        reader = kind(
+            io.StringIO(text, newline=""), known_components=KNOWN, source="fuzz.csv", check_duplicates=check_duplicates
+        )
+        try:
+            rows = list(reader)
+        except ImportRejected as rejected:
+            return ("rejected", rejected.errors)
+        return (rows, reader.errors, reader.error_count, reader.rows_read, reader.min_deadline, reader.max_deadline)
+
+    assert read_with(CasesReader) == read_with(FullCheckOnly)

@@ -98,7 +98,9 @@ def test_a_component_removed_while_its_outage_is_open_is_closed_at_its_last_fail
     with transaction(runtime.sessions) as session:
         grant = session.scalars(select(Grant)).one()
     assert grant.status == GrantStatus.FINAL
-    assert grant.new_deadline == datetime(2026, 11, 28, 4, 59, 59, tzinfo=UTC)  # 27 Nov 23:59:59 EST
+    # Down in the deadline's last hour (Friday 20 Nov) and restored that day: the grace rule's 2nd business
+    # day after it, Tuesday 24 Nov 23:59:59 EST.
+    assert grant.new_deadline == datetime(2026, 11, 25, 4, 59, 59, tzinfo=UTC)
     runtime.close()
 
 

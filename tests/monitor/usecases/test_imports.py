@@ -7,6 +7,7 @@ import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from exemptions.cases import ImportRejected, RowError, parse_cases_csv
 from exemptions.cases import store as cases_store
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
-from monitor.storage.enums import ImportState
+from monitor.storage.enums import ImportState, Language
 from monitor.storage.models import (
     Case,
     CaseComponent,
@@ -274,6 +275,277 @@ def test_bytes_that_are_not_utf8_are_reported_at_their_row_and_column(sqlite_run
     assert "not valid Unicode" in result.errors[0].message
 
 
+# --- the optional columns: extendable, email, webhook_url, language ------------------------------
+
+CONTACTS = f"{HEADER},extendable,email,webhook_url,language"
+
+
+def with_contacts(i: int, extendable: str = "", email: str = "", webhook_url: str = "", language: str = "") -> str:
+    return f"{row(i)},{extendable},{email},{webhook_url},{language}"
+
+
+def contacts_of(runtime: Runtime, case_id: str) -> tuple[bool, str | None, str | None, Language | None]:
+    with transaction(runtime.sessions) as session:
+        case = session.get_one(Case, case_id)
+        return case.extendable, case.email, case.webhook_url, case.language
+
+
+def stamps(runtime: Runtime) -> dict[str, datetime]:
+    with transaction(runtime.sessions) as session:
+        return {case_id: at for case_id, at in session.execute(select(Case.case_id, Case.updated_at))}
+
+
+def test_a_job_stores_the_optional_columns_and_their_defaults(runtime: Runtime) -> None:
+    lines = [with_contacts(i) for i in range(1, 12_001)]  # several staging batches
+    lines[0] = with_contacts(1, "false", "a@example.ca", "https://hooks.example.ca/1", "fr")
+    lines[7_000] = with_contacts(7_001, "No", "", "", "EN")
+    lines[11_999] = row(12_000)  # a short row: its optional cells are empty
+    result = run(runtime, csv_bytes(lines, header=CONTACTS))
+    assert (result.state, result.imported) == (ImportState.SUCCEEDED, 12_000)
+    assert contacts_of(runtime, "C-000001") == (False, "a@example.ca", "https://hooks.example.ca/1", Language.FR)
+    assert contacts_of(runtime, "C-007001") == (False, None, None, Language.EN)
+    assert contacts_of(runtime, "C-000002") == (True, None, None, None)
+    assert contacts_of(runtime, "C-012000") == (True, None, None, None)
+    run(runtime, csv_bytes([row(1, prefix="D")]))  # a file without the columns at all
+    assert contacts_of(runtime, "D-000001") == (True, None, None, None)
+    assert_nothing_left_behind(runtime)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("extendable", "sometimes"), ("email", "name@"), ("webhook_url", "hooks.example.ca/x"), ("language", "es")],
+)
+def test_a_bad_optional_value_in_a_job_is_named_by_row_line_and_column_as_the_parser_names_it(
+    runtime: Runtime, column: str, value: str
+) -> None:
+    lines = [with_contacts(i) for i in range(1, 8_001)]
+    cells = {"extendable": "", "email": "", "webhook_url": "", "language": "", column: value}
+    lines[6_499] = f"{row(6_500)},{','.join(cells.values())}"
+    data = csv_bytes(lines, header=CONTACTS)
+    result = run(runtime, data)
+    assert result.state == ImportState.REJECTED
+    assert [(e.row, e.line, e.column) for e in result.errors] == [(6_500, 6_501, column)]
+    assert (result.errors, result.error_count) == sync_errors(data)
+    assert count(runtime, Case) == 0
+    assert_nothing_left_behind(runtime)
+
+
+def test_re_importing_through_a_job_updates_what_the_file_gives_and_only_the_cases_that_changed(
+    runtime: Runtime, clock: Clock
+) -> None:
+    first = [
+        with_contacts(1, "false", "a@example.ca", "https://hooks.example.ca/1", "fr"),
+        with_contacts(2, "false", "b@example.ca", "https://hooks.example.ca/2", "en"),
+        with_contacts(3),
+        with_contacts(4),
+        with_contacts(5),
+    ]
+    run(runtime, csv_bytes(first, header=CONTACTS))
+    before = stamps(runtime)
+    clock.advance(hours=1)
+    again = [
+        f"{row(1)},c@example.ca",  # only `email` is given: the rest of C-000001 is kept
+        f"{row(2)},",  # and emptied: the default
+        row(3).replace("pr-portal", "employer-portal"),  # its components change
+        row(4).replace("10:00:00", "10:00:01"),  # its deadline changes
+        row(5),  # nothing changes
+    ]
+    run(runtime, csv_bytes(again, header=f"{HEADER},email"))
+    assert contacts_of(runtime, "C-000001") == (False, "c@example.ca", "https://hooks.example.ca/1", Language.FR)
+    assert contacts_of(runtime, "C-000002") == (False, None, "https://hooks.example.ca/2", Language.EN)
+    after = stamps(runtime)
+    assert {case_id for case_id in after if after[case_id] != before[case_id]} == {
+        "C-000001",
+        "C-000002",
+        "C-000003",
+        "C-000004",
+    }
+    assert all(after[case_id] == clock.now for case_id in ("C-000002", "C-000003", "C-000004"))
+    with transaction(runtime.sessions) as session:
+        assert [c.component_id for c in session.get_one(Case, "C-000003").components] == ["employer-portal"]
+    assert count(runtime, CaseComponent) == 5
+    # Every column given: every value replaced, the emptied webhook made the default.
+    run(runtime, csv_bytes([with_contacts(1, "true", "d@example.ca", "", "en")], header=CONTACTS))
+    assert contacts_of(runtime, "C-000001") == (True, "d@example.ca", None, Language.EN)
+
+
+# --- PostgreSQL: a large first import takes the bulk path ----------------------------------------
+
+
+@pytest.fixture
+def pg_runtime(postgres_url: str, clock: Clock) -> Iterator[Runtime]:
+    runtime = make_runtime(postgres_url, OFFLINE_CONFIG)
+    runtime.clock = clock
+    yield runtime
+    runtime.close()
+
+
+def schema_of(runtime: Runtime) -> list[tuple[str, str]]:
+    """The indexes and constraints of cases and case_components, by name and definition."""
+    with runtime.engine.connect() as connection:
+        indexes = connection.exec_driver_sql(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('cases', 'case_components')"
+        ).all()
+        constraints = connection.exec_driver_sql(
+            "SELECT conname, pg_get_constraintdef(oid) || ' ' || convalidated::text FROM pg_constraint "
+            "WHERE conrelid IN ('cases'::regclass, 'case_components'::regclass)"
+        ).all()
+    return sorted((str(name), str(definition)) for name, definition in [*indexes, *constraints])
+
+
+@pytest.fixture
+def bulk_taken(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Makes 1,000 rows enough for the bulk path, and records whether each PostgreSQL merge took it."""
+    taken: list[bool] = []
+    merge_into_empty = cases_store.CopyStaging._merge_into_empty
+
+    def spy(staging: cases_store.CopyStaging, session: Session, now: datetime) -> bool:
+        taken.append(merge_into_empty(staging, session, now))
+        return taken[-1]
+
+    monkeypatch.setattr(cases_store, "BULK_MIN_ROWS", 1_000)
+    monkeypatch.setattr(cases_store.CopyStaging, "_merge_into_empty", spy)
+    return taken
+
+
+def test_a_large_first_import_takes_the_bulk_path_and_leaves_the_schema_as_it_was(
+    pg_runtime: Runtime, bulk_taken: list[bool]
+) -> None:
+    schema = schema_of(pg_runtime)
+    assert any(name == "ix_cases_deadline" for name, _ in schema)
+    outage_id = add_outage(pg_runtime)
+    lines = [with_contacts(i) for i in range(1, 12_001)]
+    lines[0] = with_contacts(1, "false", "a@example.ca", "https://hooks.example.ca/1", "fr")
+    result = run(pg_runtime, csv_bytes(lines, header=CONTACTS))
+    assert (result.state, result.imported, result.outage_ids, result.granted) == (
+        ImportState.SUCCEEDED,
+        12_000,
+        [outage_id],
+        12,
+    )
+    assert bulk_taken == [True]
+    assert schema_of(pg_runtime) == schema
+    assert count(pg_runtime, Case) == 12_000
+    assert count(pg_runtime, CaseComponent) == 16_000
+    assert contacts_of(pg_runtime, "C-000001") == (False, "a@example.ca", "https://hooks.example.ca/1", Language.FR)
+    # The next import finds cases stored: the general merge.
+    result = run(pg_runtime, csv_bytes([row(i) for i in range(11_001, 13_001)]))
+    assert (result.state, bulk_taken) == (ImportState.SUCCEEDED, [True, False])
+    assert count(pg_runtime, Case) == 13_000
+    assert_nothing_left_behind(pg_runtime)
+
+
+def test_a_bulk_import_that_fails_before_its_commit_leaves_the_tables_and_their_schema_untouched(
+    pg_runtime: Runtime, bulk_taken: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = schema_of(pg_runtime)
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("INSERT", {}, Exception("the outbox is unreachable"))
+
+    monkeypatch.setattr(imports, "owe_imported_cases", fail)
+    job_id = upload(pg_runtime, csv_bytes(valid_lines(3_000)))
+    result = imports.run_import(pg_runtime, job_id, retry=False)
+    assert result is not None and result.state == ImportState.FAILED
+    assert bulk_taken == [True]
+    assert schema_of(pg_runtime) == schema
+    assert count(pg_runtime, Case) == 0
+    assert count(pg_runtime, CaseComponent) == 0
+
+
+def test_the_bulk_path_gives_way_to_a_transaction_reading_cases(
+    pg_runtime: Runtime, bulk_taken: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cases_store, "BULK_LOCK_TIMEOUT", "200ms")
+    with pg_runtime.engine.connect() as reader:
+        reader.exec_driver_sql("SELECT count(*) FROM cases")  # its transaction stays open, holding a lock
+        result = run(pg_runtime, csv_bytes(valid_lines(2_000)))
+    assert (result.state, result.imported, bulk_taken) == (ImportState.SUCCEEDED, 2_000, [False]), result.message
+    assert count(pg_runtime, Case) == 2_000
+
+
+# --- the command line's runs: the file read directly ---------------------------------------------
+
+
+def test_import_file_runs_the_job_on_the_file_itself(runtime: Runtime, tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_bytes(csv_bytes(valid_lines(12_000)))
+    with path.open("rb") as file:
+        result = imports.import_file(runtime, file, source=str(path), size=path.stat().st_size)
+    assert (result.state, result.imported, result.rows_read) == (ImportState.SUCCEEDED, 12_000, 12_000)
+    view = job(runtime, result.job_id)
+    assert (view.state, view.attempts, view.size_bytes, view.message) == (
+        ImportState.SUCCEEDED,
+        1,
+        path.stat().st_size,
+        f"imported 12000 case(s) from {path}",
+    )
+    assert count(runtime, Case) == 12_000
+    assert_nothing_left_behind(runtime)
+
+
+def test_import_file_rejects_a_bad_file_as_a_job_does(runtime: Runtime, tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    lines = valid_lines(8_000)
+    lines[6_999] = row(2)
+    path.write_bytes(csv_bytes(lines))
+    with path.open("rb") as file:
+        result = imports.import_file(runtime, file, source="cases.csv", size=path.stat().st_size)
+    assert result.state == ImportState.REJECTED
+    assert [(e.row, e.line, e.column) for e in result.errors] == [(7_000, 7_001, "case_id")]
+    assert count(runtime, Case) == 0
+    assert_nothing_left_behind(runtime)
+
+
+def test_an_interrupted_import_file_is_marked_failed_at_once_and_imports_nothing(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_bytes(csv_bytes(valid_lines(12_000)))
+
+    def interrupt(phase: Phase, rows: int) -> None:
+        if rows >= imports.BATCH_ROWS:
+            raise KeyboardInterrupt
+
+    with path.open("rb") as file, pytest.raises(KeyboardInterrupt):
+        imports.import_file(runtime, file, source="cases.csv", size=path.stat().st_size, progress=interrupt)
+    with transaction(runtime.sessions) as session:
+        [job_id] = session.scalars(select(ImportJob.id))
+    view = job(runtime, job_id)
+    assert view.state == ImportState.FAILED
+    assert view.message is not None and "interrupted" in view.message
+    assert count(runtime, Case) == 0
+    assert_nothing_left_behind(runtime)
+
+
+def test_a_foreground_job_whose_process_died_is_marked_failed_by_the_sweeper_never_run_again(
+    runtime: Runtime, clock: Clock
+) -> None:
+    with transaction(runtime.sessions) as session:
+        session.add(
+            ImportJob(
+                id="cd" * 16,
+                source="cases.csv",
+                state=ImportState.RUNNING,
+                attempts=1,
+                heartbeat_at=clock.now,
+                message=imports.FOREGROUND,
+            )
+        )
+    assert jobs.sweep_stuck_imports(runtime) == 0
+    assert imports.run_import(runtime, "cd" * 16) is None  # running, and not for a worker to take
+    clock.advance(minutes=3)
+    assert imports.run_import(runtime, "cd" * 16) is None  # stale, still not for a worker to take
+    assert jobs.sweep_stuck_imports(runtime) == 0
+    view = job(runtime, "cd" * 16)
+    assert (view.state, view.message, view.finished_at, view.attempts) == (
+        ImportState.FAILED,
+        imports.FOREGROUND_STOPPED,
+        clock.now,
+        1,
+    )
+
+
 # --- a worker that dies, is slow, or cannot reach storage ----------------------------------------
 
 
@@ -287,7 +559,10 @@ def test_a_job_whose_worker_died_is_taken_up_by_the_sweeper_and_completes_once(r
     with pytest.raises(WorkerDied):
         imports.run_import(runtime, job_id, progress=die)
     assert job(runtime, job_id).state == ImportState.RUNNING
-    assert count(runtime, ImportRow) > 0  # the batch it staged before dying
+    if runtime.engine.dialect.name == "postgresql":
+        assert count(runtime, ImportRow) == 0  # staged in its transaction's own table, gone with it
+    else:
+        assert count(runtime, ImportRow) > 0  # the batch it staged before dying, cleared by the next attempt
     assert count(runtime, Case) == 0
 
     assert jobs.sweep_stuck_imports(runtime) == 0  # its heartbeat is fresh: maybe it is only busy
@@ -327,13 +602,18 @@ def test_storage_failing_during_the_merge_imports_nothing_and_the_job_fails_afte
     runtime: Runtime, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     merges: list[int] = []
+    merge: dict[type[cases_store.Staging], Any] = {
+        kind: kind.merge for kind in (cases_store.TableStaging, cases_store.CopyStaging)
+    }
 
-    def merge_then_fail(session: Session, job_id: str, *, now: datetime) -> None:
-        cases_store.merge_staged(session, job_id, now=now)  # the cases are written, then the commit fails
+    def merge_then_fail(staging: cases_store.Staging, session: Session, *, now: datetime, columns: Any) -> None:
+        # The cases are written, then the commit fails.
+        merge[type(staging)](staging, session, now=now, columns=columns)
         merges.append(session.scalar(select(func.count()).select_from(Case)) or 0)
         raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
 
-    monkeypatch.setattr(imports, "merge_staged", merge_then_fail)
+    for kind in merge:
+        monkeypatch.setattr(kind, "merge", merge_then_fail)
     job_id = upload(runtime, csv_bytes(valid_lines(50)))
     result = imports.run_import(runtime, job_id)
     assert result is not None

@@ -31,6 +31,15 @@ def runtime(sqlite_url: str) -> Iterator[Runtime]:
 
 
 @pytest.fixture
+def runtime_on_both(database_url: str) -> Iterator[Runtime]:
+    """The same test runtime, on SQLite and on PostgreSQL (for tests whose writes both back ends must take)."""
+    runtime = make_runtime(database_url, OFFLINE_CONFIG, ops_token=TOKEN)
+    runtime.clock = lambda: NOW
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
 def client(runtime: Runtime) -> FlaskClient:
     return create_app(runtime).test_client()
 

@@ -250,7 +250,7 @@ def test_a_json_client_gets_json_errors_from_the_page_too(sqlite_client: FlaskCl
     [
         ("POST", "/api/v2/summary.json", {"GET", "HEAD", "OPTIONS"}),
         ("DELETE", "/api/v2/incidents.json", {"GET", "HEAD", "OPTIONS"}),
-        ("PUT", "/api/ops/outages", {"GET", "HEAD", "OPTIONS"}),
+        ("PUT", "/api/ops/outages", {"GET", "HEAD", "OPTIONS", "POST"}),
     ],
 )
 def test_a_wrong_method_on_the_api_is_a_json_405_with_allow(

@@ -15,6 +15,7 @@ from werkzeug.test import TestResponse
 
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
+from monitor.storage.enums import Language
 from monitor.storage.models import Case, ImportChunk, ImportJob
 from monitor.usecases import jobs
 from monitor.web import create_app
@@ -361,3 +362,44 @@ def test_a_job_the_broker_refused_is_still_answered_202_and_sent_later_by_the_sw
     runtime.clock = lambda: later
     assert jobs.sweep_stuck_imports(runtime) == 1
     assert recorder.sent == [(jobs.IMPORT_CASES, (response.get_json()["id"],), jobs.DEFAULT_QUEUE)]
+
+
+# --- the optional columns in a large upload -------------------------------------------------------
+
+
+def test_a_large_upload_with_the_optional_columns_stores_them_and_names_a_bad_one(runtime_on: Runtime) -> None:
+    runtime = runtime_on
+    recorder = Recorder()
+    runtime.dispatch = recorder
+    client = create_app(runtime).test_client()
+    header = f"{HEADER},extendable,email,webhook_url,language"
+    lines = [f"{line},,,," for line in rows(20_000)]
+    lines[0] = lines[0].removesuffix(",,,,") + ",false,a@example.ca,https://hooks.example.ca/a,fr"
+    body = ("\n".join([header, *lines]) + "\n").encode()
+    assert len(body) > ONE_MIB
+
+    response = client.post(IMPORT, data=body, content_type="text/csv", headers=bearer())
+    assert response.status_code == 202, response.get_data(as_text=True)
+    jobs.run(runtime, *recorder.sent[-1][:2])
+    assert poll(client, response)["imported"] == 20_000
+    with transaction(runtime.sessions) as session:
+        first, second = session.get_one(Case, "C-000001"), session.get_one(Case, "C-000002")
+        assert (first.extendable, first.email, first.webhook_url, first.language) == (
+            False,
+            "a@example.ca",
+            "https://hooks.example.ca/a",
+            Language.FR,
+        )
+        assert (second.extendable, second.email, second.webhook_url, second.language) == (True, None, None, None)
+
+    lines[12_344] = lines[12_344].removesuffix(",,,,") + ",,not-an-address,,"
+    response = client.post(IMPORT, data=("\n".join([header, *lines]) + "\n").encode(), headers=bearer())
+    assert response.status_code == 202
+    jobs.run(runtime, *recorder.sent[-1][:2])
+    done = poll(client, response)
+    assert (done["state"], done["error_count"]) == ("rejected", 1)
+    assert {k: done["errors"][0][k] for k in ("row", "line", "column")} == {
+        "row": 12_345,
+        "line": 12_346,
+        "column": "email",
+    }

@@ -187,8 +187,12 @@ def test_a_case_shows_its_deadline_components_and_no_grants(client: FlaskClient)
         "components": ["employer-portal", "pr-portal"],
         "deadline": "2026-12-02T04:59:00+00:00",
         "time_zone": "America/Toronto",
-        "effective_deadline": "2026-12-02T04:59:00+00:00",
+        "effective_deadline": "2026-12-01T23:59:00-05:00",  # in the case's own zone
         "grants": [],
+        "extendable": True,
+        "decision": None,
+        "history": [],
+        "paper_filing": {"authorised": False, "authorisations": []},
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from monitor.notify.slack.render import MonitoringFacts, OutageFacts, monitoring_message, outage_message
-from monitor.storage.enums import EndReason
+from monitor.storage.enums import EndReason, OutageSource, Severity
 
 STARTED = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 ENDED = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
@@ -49,3 +49,53 @@ def test_monitoring_messages_say_since_when_nobody_watched_and_when_it_resumed()
     assert lost.text == "Monitoring interrupted: no checks of Employer portal since 2026-11-20 09:00:00 EST"
     back = monitoring_message(MonitoringFacts("Employer portal", STARTED, ENDED), **PAGE)
     assert "Not watched* from 2026-11-20 09:00:00 EST to 2026-11-20 10:30:00 EST" in back.blocks[1]["text"]["text"]
+
+
+def declared(**changes: object) -> OutageFacts:
+    base: dict[str, object] = {
+        "source": OutageSource.DECLARED,
+        "severity": Severity.PARTIAL_OUTAGE,
+        "reason": "The operator reports document uploads failing",
+        "error": None,
+        "grants": 3,
+    }
+    return facts(**{**base, **changes})
+
+
+def test_a_declared_outage_says_its_severity_since_when_that_ops_declared_it_and_why() -> None:
+    message = outage_message(declared(), **PAGE)
+    assert message.text == (
+        "Partial outage: Permanent residence portal since 2026-11-20 09:00:00 EST, "
+        "declared by ops: The operator reports document uploads failing"
+    )
+    assert (
+        message.blocks[0]["text"]["text"]
+        == ":large_orange_circle: Partial outage: Permanent residence portal (declared)"
+    )
+    body = message.blocks[1]["text"]["text"]
+    assert "*Partial outage since* 2026-11-20 09:00:00 EST" in body
+    assert "*Declared by ops:* The operator reports document uploads failing" in body
+    assert "Not seen by the probes" in body and "relief so far:* 3" in body
+    assert "declared" in message.blocks[2]["elements"][0]["text"]
+
+
+def test_a_declared_outage_that_ended_says_how_long_it_lasted() -> None:
+    message = outage_message(declared(ended_at=ENDED, severity=Severity.MAJOR_OUTAGE), **PAGE)
+    assert message.text.startswith("Resolved: Permanent residence portal had a major outage of 1h 30m, from ")
+    assert "declared by ops: The operator reports" in message.text
+
+
+def test_a_declared_outage_s_reason_cannot_ping_a_channel_or_hide_a_link() -> None:
+    message = outage_message(declared(reason="<!channel> see <https://evil.example|the portal> & more"), **PAGE)
+    for text in (message.text, message.blocks[1]["text"]["text"]):
+        assert "<!channel>" not in text and "<https://" not in text
+        assert "&lt;!channel&gt; see &lt;https://evil.example|the portal&gt; &amp; more" in text
+
+
+def test_a_declared_outage_shows_each_severity_with_its_own_label() -> None:
+    labels = {severity: outage_message(declared(severity=severity), **PAGE).text.split(":")[0] for severity in Severity}
+    assert labels == {
+        Severity.DEGRADED_PERFORMANCE: "Degraded performance",
+        Severity.PARTIAL_OUTAGE: "Partial outage",
+        Severity.MAJOR_OUTAGE: "Major outage",
+    }

@@ -1,0 +1,132 @@
+"""Reading what relief rests on from storage: outages and maintenance, as the policy's pure values.
+
+Where an outage counts from and to is decided here, once, for every rule:
+- observed: from the last good check before it (`last_ok_at`; the portal's state after that instant is
+  unproven), or its first failure when none was ever seen, to its `ended_at`;
+- declared: from the `started_at` ops gave to the `ended_at` they gave;
+- still open, observed: to its last failed check (`last_failed_at`), not to "now". Between the first
+  recovering success and the check that closes the outage the portal was already back; and while no
+  checks arrive (workers or the scheduler down) the record must stop at the last evidence rather than
+  grow. Relief is recomputed every `relief.interval`, so this trails "now" by one check interval;
+- still open, declared: to now (ops said it is down and there is no other evidence to wait for).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from exemptions.policy.maintenance import occurrences
+from exemptions.policy.model import Downtime, MaintenanceWindow
+from monitor.storage.enums import OutageSource
+from monitor.storage.models import Maintenance, MaintenanceComponent, Outage
+
+
+def outage_ref(outage_id: int) -> str:
+    return f"outage:{outage_id}"
+
+
+def maintenance_ref(maintenance_id: int) -> str:
+    return f"maintenance:{maintenance_id}"
+
+
+def ids_of(refs: tuple[str, ...] | frozenset[str], kind: str) -> list[int]:
+    """The numeric ids of the refs of one kind ("outage" or "maintenance"), sorted."""
+    prefix = f"{kind}:"
+    return sorted(int(ref[len(prefix) :]) for ref in refs if ref.startswith(prefix))
+
+
+def counted_bounds(outage: Outage, *, now: datetime) -> tuple[datetime, datetime, bool]:
+    """(start, end, open) of the time an outage counts for relief (see the module docstring)."""
+    if outage.source == OutageSource.DECLARED:
+        start = outage.started_at
+        end = outage.ended_at if outage.ended_at is not None else max(now, start)
+    else:
+        start = outage.last_ok_at or outage.started_at
+        end = outage.ended_at if outage.ended_at is not None else (outage.last_failed_at or outage.started_at)
+    # max(): a wall clock that stepped back during the outage must not leave an inverted interval.
+    return start, max(end, start), outage.ended_at is None
+
+
+@dataclass(frozen=True)
+class Record:
+    """Everything relief may rest on from `since` on: outages and maintenance occurrences."""
+
+    downtimes: tuple[Downtime, ...]
+    maintenance: tuple[MaintenanceWindow, ...]
+
+
+def load_record(session: Session, *, since: datetime, until: datetime, now: datetime) -> Record:
+    """Every outage and maintenance occurrence, of any component, overlapping [since, until]."""
+    outages = session.scalars(
+        select(Outage)
+        .where(or_(Outage.ended_at.is_(None), Outage.ended_at >= since), Outage.started_at <= until)
+        .order_by(Outage.id)
+    ).all()
+    downtimes = []
+    for outage in outages:
+        start, end, is_open = counted_bounds(outage, now=now)
+        if end < since or start > until:
+            continue
+        downtimes.append(
+            Downtime(
+                ref=outage_ref(outage.id),
+                component_id=outage.component_id,
+                severity=outage.severity,
+                start=start,
+                end=end,
+                open=is_open,
+            )
+        )
+    return Record(downtimes=tuple(downtimes), maintenance=tuple(_maintenance(session, since, until)))
+
+
+def _maintenance(session: Session, since: datetime, until: datetime) -> list[MaintenanceWindow]:
+    rows = session.execute(
+        select(Maintenance, MaintenanceComponent.component_id)
+        .join(MaintenanceComponent, MaintenanceComponent.maintenance_id == Maintenance.id)
+        .where(
+            Maintenance.active,
+            Maintenance.starts_at <= until,
+            or_(Maintenance.ends_at.is_(None), Maintenance.ends_at >= since),
+        )
+        .order_by(Maintenance.id)
+    ).all()
+    components: dict[int, set[str]] = {}
+    windows: dict[int, Maintenance] = {}
+    for window, component_id in rows:
+        windows[window.id] = window
+        components.setdefault(window.id, set()).add(component_id)
+    found: list[MaintenanceWindow] = []
+    for window_id, window in windows.items():
+        for start, end in _occurrences_of(window, since, until):
+            found.append(
+                MaintenanceWindow(
+                    ref=maintenance_ref(window_id),
+                    component_ids=frozenset(components[window_id]),
+                    start=start,
+                    end=end,
+                    announced_at=window.announced_at,
+                )
+            )
+    return found
+
+
+def _occurrences_of(window: Maintenance, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    if window.recurrence is None:
+        end = window.ends_at or window.starts_at
+        return [(window.starts_at, end)]
+    rule = window.recurrence
+    hours, minutes = (int(part) for part in str(rule["at"]).split(":")[:2])
+    return occurrences(
+        days=list(rule["days"]),
+        at=time(hours, minutes),
+        duration=timedelta(seconds=float(rule["duration_seconds"])),
+        time_zone=str(rule["time_zone"]),
+        starts_at=window.starts_at,
+        ends_at=window.ends_at,
+        between=(since, until),
+    )
