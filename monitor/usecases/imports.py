@@ -140,29 +140,29 @@ def _regroup(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
         yield bytes(buffer)
 
 
+def _new_job(runtime: Runtime, source: str, state: ImportState, **values: Any) -> str:
+    """Store a new job, in its own transaction, with counters at zero: its id."""
+    job_id = secrets.token_hex(16)
+    now = runtime.clock()
+    defaults: dict[str, Any] = {"size_bytes": 0, "rows_read": 0, "imported": 0, "error_count": 0, "attempts": 0}
+    if state == ImportState.RUNNING:
+        defaults["started_at"] = now
+    with transaction(runtime.sessions) as session:
+        session.add(
+            ImportJob(
+                id=job_id, source=source[:255], state=state, heartbeat_at=now, created_at=now, **{**defaults, **values}
+            )
+        )
+    return job_id
+
+
 def create_job(runtime: Runtime, pieces: Iterable[bytes], *, source: str) -> str:
     """Store an upload as a queued job, one chunk per short transaction; returns the job id (not dispatched).
 
     If `pieces` raises (the client went away, the body is too large) the job is removed and the error
     propagates; if the process dies instead, the sweeper finds the upload stopped and clears it.
     """
-    job_id = secrets.token_hex(16)
-    now = runtime.clock()
-    with transaction(runtime.sessions) as session:
-        session.add(
-            ImportJob(
-                id=job_id,
-                source=source[:255],
-                state=ImportState.UPLOADING,
-                heartbeat_at=now,
-                created_at=now,
-                size_bytes=0,
-                rows_read=0,
-                imported=0,
-                error_count=0,
-                attempts=0,
-            )
-        )
+    job_id = _new_job(runtime, source, ImportState.UPLOADING)
     size = 0
     try:
         # One transaction per chunk: on SQLite each holds the database's write lock, and a client sending
@@ -355,25 +355,7 @@ def import_file(
     person's back. Running the command again is the retry: an import updates cases by case_id, so running it
     twice gives what running it once does.
     """
-    job_id = secrets.token_hex(16)
-    now = runtime.clock()
-    with transaction(runtime.sessions) as session:
-        session.add(
-            ImportJob(
-                id=job_id,
-                source=source[:255],
-                state=ImportState.RUNNING,
-                heartbeat_at=now,
-                created_at=now,
-                started_at=now,
-                size_bytes=size,
-                rows_read=0,
-                imported=0,
-                error_count=0,
-                attempts=1,
-                message=FOREGROUND,
-            )
-        )
+    job_id = _new_job(runtime, source, ImportState.RUNNING, size_bytes=size, attempts=1, message=FOREGROUND)
     text = _text(file)
     try:
         return _Run(runtime, job_id, 1, source, size, progress).run(text)
