@@ -11,8 +11,11 @@ def local(value: datetime, zone: str) -> str:
     return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+def iso(value: datetime | None, zone: str | None = None) -> str | None:
+    """ISO 8601 with offset: UTC's as stored, or, given a zone, that zone's offset at that instant."""
+    if value is None:
+        return None
+    return value.isoformat() if zone is None else value.astimezone(ZoneInfo(zone)).isoformat()
 
 
 def duration(delta: timedelta) -> str:

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from monitor.storage.models import Case, CaseComponent, PaperAuthorisation, ReliefDecision, ReliefHistory
 from monitor.timefmt import iso
-
-
-def in_zone(value: datetime | None, zone: str) -> str | None:
-    """ISO 8601 with the zone's offset at that instant: what the holder's own clock said."""
-    return None if value is None else value.astimezone(ZoneInfo(zone)).isoformat()
 
 
 def decision_json(decision: ReliefDecision, zone: str) -> dict[str, Any]:
@@ -27,9 +21,9 @@ def decision_json(decision: ReliefDecision, zone: str) -> dict[str, Any]:
         "outage_ids": list(decision.outage_ids),
         "maintenance_ids": list(decision.maintenance_ids),
         "status": decision.status.value,
-        "original_deadline": in_zone(decision.original_deadline, zone),
-        "computed_deadline": in_zone(decision.computed_deadline, zone),
-        "effective_deadline": in_zone(decision.effective_deadline, zone),
+        "original_deadline": iso(decision.original_deadline, zone),
+        "computed_deadline": iso(decision.computed_deadline, zone),
+        "effective_deadline": iso(decision.effective_deadline, zone),
         # The rules now give less than the deadline in force (a correction): shown, not applied.
         "held": held,
         "explanation": list(decision.explanation),
@@ -43,8 +37,8 @@ def history_json(entry: ReliefHistory, zone: str) -> dict[str, Any]:
     return {
         "version": entry.version,
         "change": entry.change.value,
-        "effective_deadline": in_zone(entry.effective_deadline, zone),
-        "computed_deadline": in_zone(entry.computed_deadline, zone),
+        "effective_deadline": iso(entry.effective_deadline, zone),
+        "computed_deadline": iso(entry.computed_deadline, zone),
         "rules": list(entry.rules),
         "outage_ids": list(entry.outage_ids),
         "status": entry.status.value,
@@ -53,12 +47,11 @@ def history_json(entry: ReliefHistory, zone: str) -> dict[str, Any]:
 
 
 def authorisation_json(row: PaperAuthorisation, zone: str | None = None) -> dict[str, Any]:
-    show = iso if zone is None else (lambda value: in_zone(value, zone))
     return {
         "id": row.id,
         "component": row.component_id,
-        "from": show(row.starts_at),
-        "until": show(row.ends_at),  # null: until further notice, the outage is still going on
+        "from": iso(row.starts_at, zone),
+        "until": iso(row.ends_at, zone),  # null: until further notice, the outage is still going on
         "outage_ids": list(row.outage_ids),
         "status": row.status.value,
         "created_at": iso(row.created_at),
@@ -87,7 +80,7 @@ def case_relief(session: Session, case: Case) -> dict[str, Any]:
         .order_by(PaperAuthorisation.starts_at, PaperAuthorisation.id)
     ).all()
     return {
-        "effective_deadline": in_zone(effective, zone),
+        "effective_deadline": iso(effective, zone),
         "extendable": case.extendable,
         "decision": None if decision is None else decision_json(decision, zone),
         "history": [history_json(entry, zone) for entry in history],

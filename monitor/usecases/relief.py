@@ -18,7 +18,7 @@ from monitor.outbox.store import emit
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import EventKind
-from monitor.storage.models import Component, Maintenance, MaintenanceComponent, Outage, OutboxEvent
+from monitor.storage.models import Component, Maintenance, Outage, OutboxEvent
 
 log = logging.getLogger(__name__)
 
@@ -119,26 +119,23 @@ def outages_touching(session: Session, start: datetime, end: datetime, *, lookba
     )
 
 
-def _maintenance_scope(session: Session, event: OutboxEvent, *, now: datetime) -> Scope | None:
+def _maintenance_scope(event: OutboxEvent, *, now: datetime) -> Scope | None:
+    """The scope of a maintenance window's change: where it is now and, when it moved, where it was."""
     payload = event.payload or {}
-    components = frozenset(str(c) for c in payload.get("components") or payload.get("component_ids") or [])
-    maintenance_id = payload.get("maintenance_id") or payload.get("id")
-    if not components and maintenance_id is not None:
-        components = frozenset(
-            session.scalars(
-                select(MaintenanceComponent.component_id).where(MaintenanceComponent.maintenance_id == maintenance_id)
-            )
-        )
+    shapes = [shape for shape in (payload, payload.get("previous")) if isinstance(shape, dict)]
+    components: set[str] = set()
+    bounds: list[datetime] = []
+    for shape in shapes:
+        components.update(str(c) for c in shape.get("components") or [])
+        start = datetime.fromisoformat(shape["starts_at"]) if shape.get("starts_at") else now - timedelta(days=30)
+        end = datetime.fromisoformat(shape["ends_at"]) if shape.get("ends_at") else now
+        if shape.get("recurring"):
+            # A weekly window: its past occurrences within any lookback may change, and the next one.
+            start, end = max(start, now - timedelta(days=30)), max(now, start) + timedelta(days=8)
+        bounds += [start, end]
     if not components:
         return None
-    starts_at = payload.get("starts_at")
-    ends_at = payload.get("ends_at")
-    start = datetime.fromisoformat(starts_at) if starts_at else now - timedelta(days=30)
-    end = datetime.fromisoformat(ends_at) if ends_at else now
-    if payload.get("recurring") or payload.get("recurrence"):
-        # A weekly window: its past occurrences within any lookback may change, and the next one.
-        start, end = max(start, now - timedelta(days=30)), max(now, start) + timedelta(days=8)
-    return Scope(components=components, start=min(start, end), end=max(start, end))
+    return Scope(components=frozenset(components), start=min(bounds), end=max(bounds))
 
 
 def _event_scope(session: Session, event: OutboxEvent, runtime: Runtime) -> Scope | None:
@@ -150,7 +147,7 @@ def _event_scope(session: Session, event: OutboxEvent, runtime: Runtime) -> Scop
         lookback = timedelta(days=runtime.config.relief.lookback_days)
         return Scope(components=None, start=first - lookback - DAY_REACH, end=last + DAY_REACH, deadlines=(first, last))
     if event.kind == EventKind.MAINTENANCE_CHANGED:
-        return _maintenance_scope(session, event, now=now)
+        return _maintenance_scope(event, now=now)
     if event.outage_id is None:
         return None
     outage = session.get_one(Outage, event.outage_id)
@@ -197,7 +194,7 @@ def owe_imported_cases(
     # The longest lookback the configuration allows: looking too far only costs a run that finds nothing.
     outage_ids = outages_touching(session, start, end, lookback_days=MAX_LOOKBACK_DAYS)
     reach = timedelta(days=MAX_LOOKBACK_DAYS) + DAY_REACH
-    late_maintenance = session.scalar(
+    maintenance_in_reach = session.scalar(
         select(func.count())
         .select_from(Maintenance)
         .where(
@@ -206,7 +203,7 @@ def owe_imported_cases(
             or_(Maintenance.ends_at.is_(None), Maintenance.ends_at >= start - reach),
         )
     )
-    if not outage_ids and not late_maintenance:
+    if not outage_ids and not maintenance_in_reach:
         return [], []
     payload = {
         "min_deadline": start.isoformat(),
