@@ -11,11 +11,16 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed system-deps services lint
 	$(PY) -m pytest
 
-# Debian packages the tests need: chromium, to judge pages in a real browser.
+# Debian packages the tests need: chromium, to judge pages in a real browser; poppler-utils, whose
+# `pdfsig` and `pdftotext` check the signed letters as any reader's software would.
 system-deps:
-	@command -v chromium >/dev/null || { \
-	  echo "installing Debian's chromium for the page tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v pdfsig >/dev/null && command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian's$$missing for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -27,7 +27,9 @@ TIME_ZONES: tuple[str, ...] = (
     "Europe/Paris",
     "Africa/Lagos",
 )
-CSV_FIELDS: tuple[str, ...] = ("case_id", "components", "deadline", "time_zone")
+CSV_FIELDS: tuple[str, ...] = ("case_id", "components", "deadline", "time_zone", "access_code")
+# Typeable access codes for the demo's applicants (the real ones come from the department's own system).
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
 DEFAULT_COMPONENTS = "pr,representative,employer,sign-in"
 
 
@@ -64,13 +66,14 @@ def generate_cases(
                 "components": ";".join(picked),
                 "deadline": deadline.astimezone(ZoneInfo(time_zone)).isoformat(),
                 "time_zone": time_zone,
+                "access_code": "".join(rng.choice(_CODE_ALPHABET) for _ in range(12)),
             }
         )
     return cases
 
 
 def write_cases_csv(cases: Iterable[Mapping[str, str]], path_or_file: str | os.PathLike[str] | TextIO) -> int:
-    """Write ``cases`` as CSV with the ``case_id,components,deadline,time_zone`` header; returns rows written."""
+    """Write ``cases`` as CSV with the ``case_id,components,deadline,time_zone,access_code`` header; returns rows."""
     if isinstance(path_or_file, str | os.PathLike):
         with open(path_or_file, "w", newline="", encoding="utf-8") as handle:
             return _write(cases, handle)

@@ -27,7 +27,8 @@ from monitor import cli
 from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.storage.engine import transaction
-from monitor.storage.models import Component, Outage, PaperAuthorisation, ReliefDecision
+from monitor.storage.enums import LetterState
+from monitor.storage.models import Component, Letter, Outage, PaperAuthorisation, ReliefDecision
 from monitor.timefmt import local
 from monitor.usecases.cases import import_cases_text
 
@@ -45,9 +46,25 @@ def demo_settings(database: Path, config_path: str) -> Settings:
 
 def narrate(runtime: Runtime, stop: threading.Event) -> None:
     zone = runtime.config.page.time_zone
+    base = runtime.config.page.url.rstrip("/")
     told: set[tuple[int, str]] = set()
     decided_told: tuple[int, int] = (0, 0)
+    letters_told = 0
     while not stop.wait(2):
+        with transaction(runtime.sessions) as session:
+            issued = (
+                session.scalar(select(func.count()).select_from(Letter).where(Letter.state == LetterState.ISSUED)) or 0
+            )
+            letter = session.scalars(
+                select(Letter).where(Letter.state == LetterState.ISSUED).order_by(Letter.id.desc()).limit(1)
+            ).first()
+        if issued != letters_told and letter is not None:
+            print(
+                f"  ✉ {issued} signed letter(s) issued; e.g. {letter.kind.value} for {letter.case_id}: "
+                f"{base}/verify/{letter.code}",
+                flush=True,
+            )
+            letters_told = issued
         with transaction(runtime.sessions) as session:
             outages = session.execute(select(Outage, Component.name).join(Component)).all()
             decided = session.scalar(select(func.count()).select_from(ReliefDecision)) or 0
@@ -106,6 +123,8 @@ PortalWatch demo
                         http://127.0.0.1:{args.port}/api/ops/outages
   flaky portal     {portal.url}/  (the permanent residence portal fails ~20 s in, for 50 s; every 3 minutes)
   cases            {len(imported)} with deadlines over the next 4 minutes, e.g. {imported[0].case_id}
+  self-service     http://127.0.0.1:{args.port}/case  ({cases[0]["case_id"]}, access code {cases[0]["access_code"]})
+                   http://127.0.0.1:{args.port}/paper-filing  and  http://127.0.0.1:{args.port}/verify
 Watch the status page: a component goes to major outage, recovers, and cases get extensions.
 Ctrl-C stops.
 """,

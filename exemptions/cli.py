@@ -265,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
         "import-cases",
-        help="import cases from CSV: case_id,components,deadline,time_zone[,extendable,email,webhook_url,language]",
+        help=(
+            "import cases from CSV: case_id,components,deadline,time_zone"
+            "[,extendable,email,webhook_url,language,access_code]"
+        ),
     )
     p.add_argument("file")
     p.add_argument("--config", help="configuration file (default: $PORTALWATCH_CONFIG or portalwatch.yaml)")

@@ -8,14 +8,20 @@ Celery or threads.
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from exemptions.letters import Signer
 from monitor.config import Config, load_config
 from monitor.notify.slack.channel import SlackChannel
 from monitor.settings import Settings
@@ -35,6 +41,8 @@ class Runtime:
     slack: SlackChannel
     clock: Callable[[], datetime] = field(default=utcnow)
     dispatch: Dispatch | None = None  # None: jobs run inline, in the caller's thread
+    _signer: Signer | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def create(cls, settings: Settings, config: Config | None = None) -> Runtime:
@@ -51,5 +59,60 @@ class Runtime:
             ),
         )
 
+    def signer(self) -> Signer:
+        """The letters' signing key: configured by path or PKCS#12, else a self-signed one kept in data_dir."""
+        with self._lock:
+            if self._signer is None:
+                self._signer = load_signer(self.settings, self.config.page.name)
+            return self._signer
+
+    def webhook_secret(self) -> str:
+        """The Standard Webhooks secret notices are signed with: configured, or made once and kept in data_dir."""
+        if self.settings.webhook_secret is not None:
+            return self.settings.webhook_secret.get_secret_value()
+        return kept_secret(self.settings.data_path / "webhook-secret", _new_webhook_secret)
+
+    def secret_key(self) -> str:
+        """Signs session cookies and form tokens: configured, or made once and kept in data_dir."""
+        if self.settings.secret_key is not None:
+            return self.settings.secret_key.get_secret_value()
+        return kept_secret(self.settings.data_path / "secret-key", lambda: secrets.token_hex(32))
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def load_signer(settings: Settings, common_name: str) -> Signer:
+    password = None if settings.letters_password is None else settings.letters_password.get_secret_value().encode()
+    if settings.letters_pkcs12:
+        return Signer.from_pkcs12(Path(settings.letters_pkcs12), password)
+    if settings.letters_key or settings.letters_cert:
+        if not (settings.letters_key and settings.letters_cert):
+            raise ValueError("set both LETTERS_SIGNING_KEY and LETTERS_SIGNING_CERT, or LETTERS_SIGNING_PKCS12")
+        return Signer.from_pem(Path(settings.letters_key), Path(settings.letters_cert), password)
+    return Signer.self_signed(settings.data_path / "letters", common_name)
+
+
+def _new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """A secret read from `path`, made and written (0600, atomically) the first time; same on every restart.
+
+    Two processes starting at once may both make one: the hard link only succeeds for the first, and
+    both read the file back afterwards, so both use the one that landed.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(make())
+        try:
+            os.link(temporary, path)  # fails if another process got there first: theirs is kept
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()

@@ -7,9 +7,11 @@ a repr, a log line or a traceback of Settings never shows them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 DEFAULT_DATABASE_URL = "sqlite:///portalwatch.db"
 MIN_OPS_TOKEN_LENGTH = 24
@@ -17,7 +19,11 @@ MIN_OPS_TOKEN_LENGTH = 24
 _PLACEHOLDER_TOKENS = frozenset({"change-me", "changeme", "demo-token", "secret", "token", "password", "ops-token"})
 
 
-_DEFAULTS = {"database_url": DEFAULT_DATABASE_URL, "config_path": "portalwatch.yaml", "location": "local"}
+_DEFAULTS = {
+    "database_url": DEFAULT_DATABASE_URL,
+    "config_path": "portalwatch.yaml",
+    "location": "local",
+}
 
 
 def _env(*names: str) -> AliasChoices:
@@ -41,6 +47,27 @@ class Settings(BaseSettings):
     # only to point slack-sdk at another Slack-compatible endpoint
     slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL", "slack_api_url"))
     slack_timeout: float = Field(10.0, gt=0, le=120, validation_alias=_env("SLACK_TIMEOUT", "slack_timeout"))
+    # Where the service keeps what is not in the database: on the embedded default, the letters' self-signed
+    # signing key, the webhook signing secret and the session secret are made here at first start.
+    data_dir: str | None = Field(None, validation_alias=_env("PORTALWATCH_DATA_DIR", "data_dir"))
+    # The letters' signing key and certificate: a PEM pair, or one PKCS#12 file (with its password).
+    letters_key: str | None = Field(None, validation_alias=_env("LETTERS_SIGNING_KEY", "letters_key"))
+    letters_cert: str | None = Field(None, validation_alias=_env("LETTERS_SIGNING_CERT", "letters_cert"))
+    letters_pkcs12: str | None = Field(None, validation_alias=_env("LETTERS_SIGNING_PKCS12", "letters_pkcs12"))
+    letters_password: SecretStr | None = Field(
+        None, validation_alias=_env("LETTERS_SIGNING_PASSWORD", "letters_password")
+    )
+    # Notices to case holders: email over SMTP, webhooks signed per Standard Webhooks.
+    smtp_url: SecretStr | None = Field(None, validation_alias=_env("SMTP_URL", "smtp_url"))
+    smtp_from: str = Field("portalwatch@localhost", validation_alias=_env("NOTICES_FROM", "smtp_from"))
+    webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("PORTALWATCH_WEBHOOK_SECRET", "webhook_secret")
+    )
+    notice_timeout: float = Field(10.0, gt=0, le=120, validation_alias=_env("NOTICE_TIMEOUT", "notice_timeout"))
+    # How many reverse proxies in front of the web set X-Forwarded-For: the client address rate limits count by.
+    trusted_proxies: int = Field(0, ge=0, le=5, validation_alias=_env("PORTALWATCH_TRUSTED_PROXIES", "trusted_proxies"))
+    # Signs session cookies and form tokens (CSRF); made and kept in data_dir when not set.
+    secret_key: SecretStr | None = Field(None, validation_alias=_env("PORTALWATCH_SECRET_KEY", "secret_key"))
 
     @field_validator("*", mode="before")
     @classmethod
@@ -63,6 +90,17 @@ class Settings(BaseSettings):
     @property
     def redis(self) -> str | None:
         return None if self.redis_url is None else self.redis_url.get_secret_value()
+
+    @property
+    def data_path(self) -> Path:
+        """`data_dir` if set; beside an SQLite file database (`<name>-data`); else `portalwatch-data` here."""
+        if self.data_dir:
+            return Path(self.data_dir)
+        url = make_url(self.database)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            database = Path(url.database)
+            return database.with_name(f"{database.stem}-data")
+        return Path("portalwatch-data")
 
     @property
     def token(self) -> str | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -165,8 +167,21 @@ components:
 {extra}"""
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on right now, for a server a test starts itself."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# One data directory for the whole run: the letters' self-signed key is made once, not in every test.
+TEST_DATA_DIR = Path(tempfile.mkdtemp(prefix="portalwatch-test-data-"))
+
+
 def make_runtime(database_url: str, config: Config | str, **settings: Any) -> Runtime:
     """A migrated database with the configuration registered, as `python -m monitor serve` prepares it."""
+    settings.setdefault("data_dir", str(TEST_DATA_DIR))
     if isinstance(config, str):
         config = parse_config(config, source="test.yaml")
     runtime = Runtime.create(Settings.explicit(database_url=database_url, **settings), config)

@@ -1,10 +1,14 @@
 """Reading a cases CSV: every row checked, every problem named by row, line and column (no database here).
 
 The file: a header row naming at least `case_id,components,deadline,time_zone`, optionally `extendable`,
-`email`, `webhook_url` and `language` (in any order; other columns are allowed and ignored, except
-`access_code`, which is refused until access codes can be stored safely), then one case per row.
-`components` lists component ids separated by `;`, `deadline` is ISO 8601 with a UTC offset, `time_zone` an
-IANA zone name. An empty optional cell takes the default: extendable, and no email, webhook or language.
+`email`, `webhook_url`, `language` and `access_code` (in any order; other columns are allowed and ignored), then
+one case per row. `components` lists component ids separated by `;`, `deadline` is ISO 8601 with a UTC offset,
+`time_zone` an IANA zone name, `access_code` the holder's self-service code (see exemptions.cases.access: 8 to
+64 letters or digits, not case-sensitive, spaces and hyphens ignored). An empty optional cell takes the default:
+extendable, and no email, webhook, language or access code.
+
+An access code is never shown: a row holds it as an `AccessCode`, whose repr hides it, no problem reported
+repeats it, and what is stored is its slow hash (exemptions.cases.store hashes it before staging or storing).
 
 `CasesReader` reads a text stream row by row in bounded memory (for large imports run as a background job);
 `parse_cases_csv` reads a whole string on top of it and refuses the file if any row is wrong.
@@ -22,23 +26,20 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
 
+from exemptions.cases.access import AccessCode, read_access_code
 from monitor.storage.enums import Language
 from monitor.timezones import iana_zone_names
 
 REQUIRED_COLUMNS = ("case_id", "components", "deadline", "time_zone")
-OPTIONAL_COLUMNS = ("extendable", "email", "webhook_url", "language")
+OPTIONAL_COLUMNS = ("extendable", "email", "webhook_url", "language", "access_code")
 MAX_CASE_ID_LENGTH = 64
 MAX_EMAIL_LENGTH = 320  # the column's size: a local part of up to 64 characters, @, a domain of up to 255
 MAX_WEBHOOK_URL_LENGTH = 2048
 MAX_ERRORS_SHOWN = 50  # in ImportRejected's message; `errors` keeps every collected one
 
-# Columns refused by name (case-insensitively), with why: silently ignoring them would drop what the file means.
-NOT_SUPPORTED_YET = {
-    "access_code": (
-        "is not supported yet: access codes may only be stored as slow hashes, which this version cannot do; "
-        "remove the column and import the file again"
-    ),
-}
+# Columns whose name must be written exactly: written in other letters (`Access_Code`) the column would be
+# ignored as unknown, silently dropping what the file means, so the file is refused instead.
+EXACT_NAMES = ("access_code",)
 
 # `extendable`: true or false as spreadsheets write them (TRUE, False), and yes/no, 1/0; any case.
 EXTENDABLE_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
@@ -84,6 +85,7 @@ class CaseRow(NamedTuple):
     email: str | None = None
     webhook_url: str | None = None
     language: Language | None = None
+    access_code: AccessCode | None = None  # normalised; shows as <access code>; stored only as its hash
 
 
 @dataclass(frozen=True)
@@ -129,18 +131,16 @@ def _show_name(name: str) -> str:
     return name if name.isprintable() and 0 < len(name) <= 60 else _show(name)
 
 
-def _unstorable(value: str) -> str | None:
-    """Why `value` cannot be stored, or None."""
+def _unstorable(value: str, *, secret: bool = False) -> str | None:
+    """Why `value` cannot be stored, or None. `secret`: say nothing of what the value holds (an access code)."""
     found = _UNSTORABLE.search(value)
     if found is None:
         return None
     char = found.group()
     if char == "\x00":
         return "contains a NUL character; the file is probably not a text CSV: save it as CSV (UTF-8)"
-    return (
-        f"contains text that is not valid Unicode (lone surrogate U+{ord(char):04X}, from bytes that are not UTF-8); "
-        "save the file as CSV (UTF-8)"
-    )
+    what = "from bytes" if secret else f"lone surrogate U+{ord(char):04X}, from bytes"
+    return f"contains text that is not valid Unicode ({what} that are not UTF-8); save the file as CSV (UTF-8)"
 
 
 def split_components(raw: str) -> tuple[str, ...]:
@@ -199,6 +199,7 @@ _OPTIONAL_READERS: dict[str, Callable[[str], tuple[Any, str | None]]] = {
     "email": read_email,
     "webhook_url": read_webhook_url,
     "language": read_language,
+    "access_code": read_access_code,
 }
 
 
@@ -375,7 +376,7 @@ class CasesReader:
         quick = self._quick_check
         i_case, i_components, i_deadline, i_zone = (index[name] for name in REQUIRED_COLUMNS)
         optional = [(index[name], _OPTIONAL_READERS[name]) for name in OPTIONAL_COLUMNS if name in index]
-        i_extendable, i_email, i_webhook, i_language = (index.get(name, -1) for name in OPTIONAL_COLUMNS)
+        i_extendable, i_email, i_webhook, i_language, i_access = (index.get(name, -1) for name in OPTIONAL_COLUMNS)
         zones = iana_zone_names()
         combinations = self._combinations
         first_line = self._first_line
@@ -418,7 +419,7 @@ class CasesReader:
                     except (ValueError, OverflowError):
                         fits = False
                     if fits:
-                        extendable, email, webhook_url, language = True, None, None, None
+                        extendable, email, webhook_url, language, access_code = True, None, None, None, None
                         problem = None
                         for position, read in optional:
                             raw = fields[position].strip()
@@ -434,6 +435,8 @@ class CasesReader:
                                     webhook_url = value
                                 elif position == i_language:
                                     language = value
+                                elif position == i_access:
+                                    access_code = value
                         if problem is None and (first_line is None or first_line.setdefault(case_id, line) == line):
                             if low is None or deadline < low:
                                 low = self.min_deadline = deadline.astimezone(utc_zone)
@@ -443,7 +446,17 @@ class CasesReader:
                                 line,
                                 make(
                                     CaseRow,
-                                    (case_id, components, deadline, zone, extendable, email, webhook_url, language),
+                                    (
+                                        case_id,
+                                        components,
+                                        deadline,
+                                        zone,
+                                        extendable,
+                                        email,
+                                        webhook_url,
+                                        language,
+                                        access_code,
+                                    ),
                                 ),
                             )
                             continue
@@ -480,10 +493,13 @@ class CasesReader:
             why = _unstorable(name)
             if why is not None:
                 problems.append(RowError(0, line, None, f"header column {position} {_show(name)} {why}"))
-            elif name.casefold() in NOT_SUPPORTED_YET:
-                refused = name.casefold()
-                message = f"header column {position} {_show_name(name)} {NOT_SUPPORTED_YET[refused]}"
-                problems.append(RowError(0, line, refused, message))
+            elif name.casefold() in EXACT_NAMES and name not in EXACT_NAMES:
+                exact = name.casefold()
+                message = (
+                    f"header column {position} {_show_name(name)} must be written {exact}, in lowercase; "
+                    "otherwise its values would be ignored"
+                )
+                problems.append(RowError(0, line, exact, message))
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             got = ", ".join(_show_name(name) for name in header[:20]) + (", …" if len(header) > 20 else "")
@@ -554,7 +570,7 @@ class CasesReader:
         if self._row_unstorable:
             unstorable = set()
             for position, value in enumerate(fields):
-                why = _unstorable(value)
+                why = _unstorable(value, secret=header[position] == "access_code")
                 if why is not None:
                     unstorable.add(header[position])
                     self._add(RowError(number, line, header[position], why))
@@ -614,6 +630,7 @@ class CasesReader:
             values.get("email"),
             values.get("webhook_url"),
             values.get("language"),
+            values.get("access_code"),
         )
 
     def _field(

@@ -13,12 +13,18 @@ these). Where they wait is a `Staging`:
 Whatever the path, only what changes is written: new cases are inserted, existing ones updated only where a
 value differs, and only the component links that were added or removed are written. `updated_at` moves when a
 case's values or components changed, so re-importing an unchanged inventory writes no case.
+
+Access codes are stored only as slow hashes, in `access_hash` (see exemptions.cases.access). They are hashed
+before they are staged or stored (`access_hashes`), a batch at a time on a few threads, and never inside a
+transaction that writes: on SQLite every transaction holds the database's write lock, and hashing 5,000 codes
+takes tens of seconds. A case whose stored hash the file's code still matches keeps that hash, so re-importing an
+unchanged code changes nothing (the check costs what hashing does).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
+from exemptions.cases.access import hash_many
 from exemptions.cases.parse import OPTIONAL_COLUMNS, CaseRow, read_cases_csv
 from monitor.storage.dialect import insert_for
 from monitor.storage.engine import utcnow
@@ -34,18 +41,22 @@ from monitor.storage.types import UTCDateTime
 
 _BATCH = 5000
 _LINES_PER_STATEMENT = 100_000
-# The values an import sets on a case besides its components. A re-import updates the required ones and the
-# optional columns its file gives (`columns`); a column the file leaves out keeps what is stored.
-CASE_VALUES = ("deadline", "time_zone", *OPTIONAL_COLUMNS)
+# The file's column, where the table's is named otherwise: a code is stored only as its hash.
+_STORED_AS = {"access_code": "access_hash"}
+# The values an import sets on a case besides its components (columns of `cases` and `import_rows`). A re-import
+# updates the required ones and the optional columns its file gives (`columns`); a column the file leaves out
+# keeps what is stored.
+CASE_VALUES = ("deadline", "time_zone", *(_STORED_AS.get(name, name) for name in OPTIONAL_COLUMNS))
 
 
 def updated_values(columns: Iterable[str]) -> tuple[str, ...]:
-    """The values a re-import may change: the required ones, and those of `columns` that are optional columns."""
+    """The values a re-import may change: the required ones, and those of `columns` that are optional columns
+    (by the name of their column in `cases`: `access_code` updates `access_hash`)."""
     given = set(columns)
-    return ("deadline", "time_zone", *(name for name in OPTIONAL_COLUMNS if name in given))
+    return ("deadline", "time_zone", *(_STORED_AS.get(name, name) for name in OPTIONAL_COLUMNS if name in given))
 
 
-def _values(row: CaseRow) -> dict[str, Any]:
+def _values(row: CaseRow, access_hash: str | None) -> dict[str, Any]:
     return {
         "deadline": row.deadline,
         "time_zone": row.time_zone,
@@ -53,19 +64,74 @@ def _values(row: CaseRow) -> dict[str, Any]:
         "email": row.email,
         "webhook_url": row.webhook_url,
         "language": row.language,
+        "access_hash": access_hash,
     }
 
 
-def store_cases(session: Session, rows: list[CaseRow], *, columns: Iterable[str] = OPTIONAL_COLUMNS) -> int:
+# --- access codes, hashed before anything is written ---------------------------------------------
+
+
+def stored_access_hashes(session: Session, case_ids: Iterable[str]) -> dict[str, str]:
+    """The access hashes the given cases have now (those that have one)."""
+    wanted = list(dict.fromkeys(case_ids))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), _BATCH):  # bound values a statement: SQLite allows 32,766
+        result = session.execute(
+            select(Case.case_id, Case.access_hash).where(
+                Case.case_id.in_(wanted[start : start + _BATCH]), Case.access_hash.is_not(None)
+            )
+        )
+        found.update((case_id, access_hash) for case_id, access_hash in result if access_hash is not None)
+    return found
+
+
+def access_hashes(
+    rows: Sequence[CaseRow], stored: Mapping[str, str], *, between: Callable[[], None] | None = None
+) -> list[str | None] | None:
+    """The `access_hash` to store for each row (None where it has no code), or None when no row has a code.
+
+    `stored`: the hashes the cases have now (`stored_access_hashes`); a code that still matches its case's keeps
+    it. Runs no statement and takes ~15 ms of a core per code: call it outside any transaction that holds locks.
+    `between`: called between slices of codes (see access.hash_many), e.g. for a job's heartbeat.
+    """
+    codes = [row.access_code for row in rows]
+    if all(code is None for code in codes):
+        return None
+    return hash_many(codes, [stored.get(row.case_id) for row in rows], between=between)
+
+
+def hash_access_codes(session: Session, rows: Sequence[CaseRow]) -> list[str | None] | None:
+    """`access_hashes` of `rows`, reading what their cases have now through `session`."""
+    if all(row.access_code is None for row in rows):
+        return None
+    stored = stored_access_hashes(session, (row.case_id for row in rows if row.access_code is not None))
+    return access_hashes(rows, stored)
+
+
+def store_cases(
+    session: Session,
+    rows: list[CaseRow],
+    *,
+    columns: Iterable[str] = OPTIONAL_COLUMNS,
+    hashes: Sequence[str | None] | None = None,
+) -> int:
     """Insert or update the given cases (matched by case_id) inside the caller's transaction.
 
     As a merge of a large import does (see below): existing cases are updated where a value of theirs
     differs, only the links that change are written, and `updated_at` moves only for a case that changed.
+
+    `hashes`: `access_hashes(rows, …)`, made before the transaction; without them the codes are hashed here,
+    before the first write but inside the caller's transaction (fine for a few codes).
     """
+    if hashes is None:
+        hashes = hash_access_codes(session, rows)
+    if hashes is not None and len(hashes) != len(rows):
+        raise ValueError(f"{len(hashes)} access hashes for {len(rows)} rows")
     now = utcnow()
     updated = updated_values(columns)
     for start in range(0, len(rows), _BATCH):
         batch = rows[start : start + _BATCH]
+        batch_hashes = [None] * len(batch) if hashes is None else hashes[start : start + _BATCH]
         stmt = insert_for(session, Case)
         stored_values = tuple_(*(getattr(Case, name) for name in updated))
         new_values = tuple_(*(getattr(stmt.excluded, name) for name in updated))
@@ -75,7 +141,10 @@ def store_cases(session: Session, rows: list[CaseRow], *, columns: Iterable[str]
                 set_={**{name: getattr(stmt.excluded, name) for name in updated}, "updated_at": now},
                 where=stored_values.is_distinct_from(new_values),
             ),
-            [{"case_id": r.case_id, **_values(r), "created_at": now, "updated_at": now} for r in batch],
+            [
+                {"case_id": r.case_id, **_values(r, h), "created_at": now, "updated_at": now}
+                for r, h in zip(batch, batch_hashes, strict=True)
+            ],
         )
         listed = {(r.case_id, c) for r in batch for c in r.components}
         stored = {
@@ -115,7 +184,8 @@ def known_component_ids(session: Session) -> list[str]:
 
 
 def import_cases(session: Session, text: str, *, source: str = "<csv>") -> list[CaseRow]:
-    """Check then store; on any bad row raise ImportRejected and store nothing."""
+    """Check then store; on any bad row raise ImportRejected and store nothing. Access codes are hashed inside
+    the caller's transaction: for small files (monitor.usecases.cases hashes outside it)."""
     rows, columns = read_cases_csv(text, known_components=known_component_ids(session), source=source)
     store_cases(session, rows, columns=columns)
     return rows
@@ -134,8 +204,11 @@ class Staging:
 
     private = False
 
-    def stage(self, session: Session, rows: Sequence[tuple[int, CaseRow]]) -> None:
-        """Stage checked rows, keyed by their line in the file."""
+    def stage(
+        self, session: Session, rows: Sequence[tuple[int, CaseRow]], hashes: Sequence[str | None] | None = None
+    ) -> None:
+        """Stage checked rows, keyed by their line in the file. `hashes`: `access_hashes` of the rows, made
+        before the transaction; without them the rows' codes are hashed here (as new: no stored hash is kept)."""
         raise NotImplementedError
 
     def end(self, session: Session) -> None:
@@ -173,8 +246,10 @@ class TableStaging(Staging):
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
 
-    def stage(self, session: Session, rows: Sequence[tuple[int, CaseRow]]) -> None:
-        stage_rows(session, self.job_id, rows)
+    def stage(
+        self, session: Session, rows: Sequence[tuple[int, CaseRow]], hashes: Sequence[str | None] | None = None
+    ) -> None:
+        stage_rows(session, self.job_id, rows, hashes)
 
     def duplicate_count(self, session: Session) -> int:
         return staged_duplicate_count(session, self.job_id)
@@ -186,10 +261,25 @@ class TableStaging(Staging):
         merge_staged(session, self.job_id, now=now, columns=columns)
 
 
-def stage_rows(session: Session, job_id: str, rows: Sequence[tuple[int, CaseRow]]) -> None:
-    """Stage checked rows of an import job, keyed by their line in the file, inside the caller's transaction."""
+def _hashes_for(rows: Sequence[tuple[int, CaseRow]], hashes: Sequence[str | None] | None) -> Sequence[str | None]:
+    """The access hash of each staged row: as given, or made here when a row has a code and none were given."""
+    if hashes is None:
+        hashes = access_hashes([row for _, row in rows], {})
+        if hashes is None:
+            return [None] * len(rows)
+    if len(hashes) != len(rows):
+        raise ValueError(f"{len(hashes)} access hashes for {len(rows)} rows")
+    return hashes
+
+
+def stage_rows(
+    session: Session, job_id: str, rows: Sequence[tuple[int, CaseRow]], hashes: Sequence[str | None] | None = None
+) -> None:
+    """Stage checked rows of an import job, keyed by their line in the file, inside the caller's transaction.
+    `hashes`: as for Staging.stage."""
     if not rows:
         return
+    access = _hashes_for(rows, hashes)
     connection = session.connection()
     # A million rows pass here: the driver gets them directly (COPY on PostgreSQL, executemany on SQLite),
     # which is 3-10x faster than an ORM or Core insert. The deadline still goes through its column type, so
@@ -201,7 +291,18 @@ def stage_rows(session: Session, job_id: str, rows: Sequence[tuple[int, CaseRow]
     _insert_rows(
         connection,
         ImportRow.__tablename__,
-        ("job_id", "line", "case_id", "deadline", "time_zone", "extendable", "email", "webhook_url", "language"),
+        (
+            "job_id",
+            "line",
+            "case_id",
+            "deadline",
+            "time_zone",
+            "extendable",
+            "email",
+            "webhook_url",
+            "language",
+            "access_hash",
+        ),
         [
             (
                 job_id,
@@ -213,8 +314,9 @@ def stage_rows(session: Session, job_id: str, rows: Sequence[tuple[int, CaseRow]
                 r.email,
                 r.webhook_url,
                 None if r.language is None else r.language.value,
+                access_hash,
             )
-            for line, r in rows
+            for (line, r), access_hash in zip(rows, access, strict=True)
         ],
     )
     _insert_rows(
@@ -364,6 +466,7 @@ _STAGE_COLUMNS = (
     "email",
     "webhook_url",
     "language",
+    "access_hash",
     "components",
 )
 # COPY's text format: a backslash, a tab or a line break in a value must be escaped.
@@ -471,7 +574,8 @@ class CopyStaging(Staging):
         connection = session.connection()
         columns = (
             "line bigint NOT NULL, case_id text NOT NULL, deadline_us bigint NOT NULL, time_zone text NOT NULL, "
-            "extendable boolean NOT NULL, email text, webhook_url text, language text, components text[] NOT NULL"
+            "extendable boolean NOT NULL, email text, webhook_url text, language text, access_hash text, "
+            "components text[] NOT NULL"
         )
         connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_STAGE} ({columns}) ON COMMIT DROP")
         driver = connection.connection.driver_connection
@@ -482,14 +586,19 @@ class CopyStaging(Staging):
         self._copy = self._copying.enter_context(cursor.copy(f"COPY {_STAGE} ({', '.join(_STAGE_COLUMNS)}) FROM STDIN"))
         self._arrays: dict[tuple[str, ...], str] = {}
 
-    def stage(self, session: Session, rows: Sequence[tuple[int, CaseRow]]) -> None:
+    def stage(
+        self, session: Session, rows: Sequence[tuple[int, CaseRow]], hashes: Sequence[str | None] | None = None
+    ) -> None:
         # One line of COPY text per row, written as one block: no per-row driver calls. A deadline goes as
         # microseconds since 1970 (exact whatever its offset, and half the cost of formatting it). Text is
         # escaped where it may hold a special character; the parser refused control characters in case ids.
+        # (No statement may run on this connection while its COPY is open: stored hashes are read before.)
         lines = self._lines
         arrays = self._arrays
         epoch, microsecond = _EPOCH, _MICROSECOND
-        for line, (case_id, components, deadline, zone, extendable, email, webhook_url, language) in rows:
+        access = _hashes_for(rows, hashes)
+        for (line, row), access_hash in zip(rows, access, strict=True):
+            case_id, components, deadline, zone, extendable, email, webhook_url, language, _ = row
             if "\\" in case_id:
                 case_id = case_id.replace("\\", "\\\\")
             array = arrays.get(components)
@@ -504,7 +613,7 @@ class CopyStaging(Staging):
                 )
             lines.append(
                 f"{line}\t{case_id}\t{(deadline - epoch) // microsecond}\t{zone}\t{'t' if extendable else 'f'}\t"
-                f"{contacts}\t{array}\n"
+                f"{contacts}\t{_copy_text(access_hash)}\t{array}\n"
             )
         self.rows += len(rows)
         if len(lines) >= _COPY_ROWS:

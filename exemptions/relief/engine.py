@@ -53,6 +53,7 @@ from exemptions.policy.model import Decision, ReliefPolicy, Rule, Span
 from exemptions.policy.paper import paper_periods
 from exemptions.policy.rules import counted_spans, decide
 from exemptions.relief.downtime import ids_of, load_record
+from exemptions.relief.letters import owe_decision_letters, owe_paper_letters
 from monitor.storage.dialect import insert_for
 from monitor.storage.enums import DecisionChange, GrantStatus
 from monitor.storage.models import (
@@ -124,6 +125,7 @@ class ReliefRun:
     decided: int = 0  # cases some rule applies to
     changes: dict[str, int] = field(default_factory=dict)  # history rows written, by kind of change
     paper: int = 0  # paper-filing authorisations created or grown
+    letters: int = 0  # letters owed (pending rows written) by this run
 
     @property
     def changed(self) -> int:
@@ -165,7 +167,11 @@ def relieve(session: Session, scope: Scope, policy: ReliefPolicy, *, page_zone: 
         if run.candidates:
             run.groups, run.decided = _decide_groups(session, run_id, components, by_component, policy)
             run.changes = _apply(session, run_id, now=now)
-        run.paper = _paper(session, scope_components, by_component, policy, page_zone=page_zone, now=now)
+            if run.changes:
+                run.letters += owe_decision_letters(session, run_id, now=now)
+        run.paper, finalised = _paper(session, scope_components, by_component, policy, page_zone=page_zone, now=now)
+        if finalised:
+            run.letters += owe_paper_letters(session, finalised, now=now)
     finally:
         # Scratch rows never outlive the run: removed in the same transaction (or rolled back with it).
         for table in (ReliefRunCase, ReliefRunGroup, ReliefRunOutage):
@@ -527,11 +533,16 @@ def _paper(
     *,
     page_zone: str,
     now: datetime,
-) -> int:
-    """Paper filing for the scope's components: one authorisation per long outage; its period only grows."""
+) -> tuple[int, list[int]]:
+    """Paper filing for the scope's components: one authorisation per long outage; its period only grows.
+
+    Returns how many were created or grown, and the ids of those that are final after this run and
+    changed in it (their holders are owed letters).
+    """
     if Rule.PAPER_FILING not in policy.rules:
-        return 0
+        return 0, []
     touched = 0
+    finalised: list[int] = []
     for component_id in sorted(components):
         for period in paper_periods(by_component.get(component_id, []), policy, page_zone):
             outage_ids = ids_of(period.refs, "outage")
@@ -543,19 +554,21 @@ def _paper(
                 select(PaperAuthorisation).where(PaperAuthorisation.outage_id == outage_ids[0]).with_for_update()
             )
             if existing is None:
-                session.add(
-                    PaperAuthorisation(
-                        outage_id=outage_ids[0],
-                        component_id=component_id,
-                        starts_at=period.start,
-                        ends_at=period.until,
-                        outage_ids=outage_ids,
-                        status=status,
-                        created_at=now,
-                        updated_at=now,
-                    )
+                created = PaperAuthorisation(
+                    outage_id=outage_ids[0],
+                    component_id=component_id,
+                    starts_at=period.start,
+                    ends_at=period.until,
+                    outage_ids=outage_ids,
+                    status=status,
+                    created_at=now,
+                    updated_at=now,
                 )
+                session.add(created)
+                session.flush()
                 touched += 1
+                if status is GrantStatus.FINAL:
+                    finalised.append(created.id)
                 continue
             starts_at = min(existing.starts_at, period.start)
             ends_at = _later_end(existing.ends_at, period.until)
@@ -569,8 +582,10 @@ def _paper(
                 existing.starts_at, existing.ends_at = starts_at, ends_at
                 existing.outage_ids, existing.status, existing.updated_at = merged, status, now
                 touched += 1
+                if status is GrantStatus.FINAL:
+                    finalised.append(existing.id)
     session.flush()
-    return touched
+    return touched, finalised
 
 
 def _later_end(old: datetime | None, new: datetime | None) -> datetime | None:

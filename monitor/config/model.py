@@ -221,6 +221,33 @@ class MaintenanceConfig(BaseModel):
         return self.every is not None
 
 
+_RATE_PART = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day|month|year)s?\s*$", re.IGNORECASE)
+
+
+class SelfServiceConfig(BaseModel):
+    """The public self-service surfaces: case lookups, paper-filing requests, letter verification."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Per client, in Flask-Limiter's notation: several limits separated by ";" all apply.
+    rate_limit: str = "10/minute;100/hour"
+    # Verification is what officers do all day from one office address: a separate, looser limit.
+    verify_rate_limit: str = "60/minute;1000/hour"
+    letters_per_job: int = Field(default=50, ge=1, le=1000)  # letters one job signs before handing on
+    letter_workers: int = Field(default=2, ge=1, le=64)  # signing jobs running at once, per deployment
+
+    @field_validator("rate_limit", "verify_rate_limit")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        parts = [part for part in value.split(";") if part.strip()]
+        if not parts:
+            raise ValueError("give at least one limit, e.g. 10/minute")
+        for part in parts:
+            if not _RATE_PART.match(part):
+                raise ValueError(f"{part.strip()!r} is not a rate limit like 10/minute or 100 per hour")
+        return value
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -231,6 +258,7 @@ class Config(BaseModel):
     relief: ReliefConfig = ReliefConfig()
     components: list[ComponentConfig] = Field(min_length=1)
     maintenance: list[MaintenanceConfig] = Field(default_factory=list)
+    self_service: SelfServiceConfig = SelfServiceConfig()
 
     @field_validator("locations")
     @classmethod

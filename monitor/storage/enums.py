@@ -86,6 +86,29 @@ class EventKind(StrEnum):
     MAINTENANCE_CHANGED = "maintenance_changed"  # a maintenance window was announced, changed or removed
 
 
+class LetterKind(StrEnum):
+    """The letters PortalWatch issues; each is one signed bilingual PDF with its own verification code."""
+
+    EXTENSION = "extension"  # a case's decision: original and new deadline, the rules, the outages
+    PAPER_FILING = "paper_filing"  # a case's or an employer's paper-filing exemption for a period
+    ATTESTATION = "attestation"  # what the record shows for a component over a period
+
+
+class LetterState(StrEnum):
+    PENDING = "pending"  # owed: the row is written with the decision, the PDF is made and signed after
+    ISSUED = "issued"
+
+
+class NoticeChannel(StrEnum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+class NoticeState(StrEnum):
+    PENDING = "pending"  # waiting for its letter, or for its next attempt
+    SENT = "sent"
+
+
 class Consumer(StrEnum):
     """Who acts on outbox events; each has its own delivery row per event."""
 

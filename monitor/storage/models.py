@@ -30,7 +30,11 @@ from monitor.storage.enums import (
     GrantStatus,
     ImportState,
     Language,
+    LetterKind,
+    LetterState,
     MaintenanceSource,
+    NoticeChannel,
+    NoticeState,
     OutageSource,
     Severity,
     WatchState,
@@ -301,6 +305,8 @@ class Case(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
     language: Mapped[Language | None] = mapped_column(enum_column(Language, "language"))
+    # The holder's self-service access code, only ever as a slow hash (see exemptions.cases.access).
+    access_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -494,6 +500,7 @@ class ImportRow(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
     language: Mapped[Language | None] = mapped_column(enum_column(Language, "language"))
+    access_hash: Mapped[str | None] = mapped_column(String(200))
 
 
 class ImportRowComponent(Base):
@@ -502,3 +509,103 @@ class ImportRowComponent(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
     line: Mapped[int] = mapped_column(BigId, primary_key=True)
     component_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Letter(Base):
+    """A signed bilingual letter: owed (pending) from the moment a decision needs it, issued once signed.
+
+    A pending row is written in the same transaction as the decision or authorisation it rests on, so
+    no final decision is ever left without its letter; the PDF is made and signed afterwards, outside
+    any transaction that holds locks on decisions. `(kind, case_id, basis)` identifies what a case's
+    letter was issued for (a decision version, an authorisation), so a repeated run owes nothing twice.
+    A letter is never deleted or changed once issued: a later one that gives more supersedes it, and
+    the old code keeps verifying, marked superseded.
+    """
+
+    __tablename__ = "letters"
+    __table_args__ = (
+        UniqueConstraint("kind", "case_id", "basis", name="uq_letters_kind_case_basis"),
+        Index("ix_letters_case", "case_id", "kind"),
+        Index("ix_letters_state", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Unguessable, typeable (see exemptions.letters.codes); given when the letter is signed.
+    code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    kind: Mapped[LetterKind] = mapped_column(enum_column(LetterKind, "kind"))
+    state: Mapped[LetterState] = mapped_column(enum_column(LetterState, "state"), default=LetterState.PENDING)
+    # Not a foreign key: a letter is a public record that outlives the case row it was written for.
+    case_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("letter_requests.id"), index=True)
+    basis: Mapped[str] = mapped_column(String(64))  # e.g. `decision:3`, `authorisation:12`, `request:40`
+    component_id: Mapped[str | None] = mapped_column(String(64))
+    outage_ids: Mapped[list[int]] = mapped_column(JSON)
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the outage window or attested period
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    original_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    new_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paper_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paper_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rules: Mapped[list[str]] = mapped_column(JSON, default=list)  # the relief rules it rests on, by name
+    time_zone: Mapped[str] = mapped_column(String(64))  # the holder's: every date on the letter is shown in it
+    language: Mapped[Language | None] = mapped_column(enum_column(Language, "language"))
+    # What the letter says beyond the columns (rules in plain words, locations, check counts), as printed.
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    evidence_digest: Mapped[str | None] = mapped_column(String(64))
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    superseded_by: Mapped[str | None] = mapped_column(String(16))  # the code of the letter that replaced it
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a signing job holds it
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LetterRequest(Base):
+    """An employer's or representative's request for a paper-filing letter, and what the record answered."""
+
+    __tablename__ = "letter_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    component_id: Mapped[str] = mapped_column(String(64))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    organisation: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))  # kept for the record, never shown by verification
+    language: Mapped[Language] = mapped_column(enum_column(Language, "language"))
+    outcome: Mapped[LetterKind | None] = mapped_column(enum_column(LetterKind, "outcome"))  # None: nothing recorded
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notice(Base):
+    """One letter's notice to its holder over one channel: an outbox row of its own, claimed and retried.
+
+    Written in the transaction that issues the letter. `message_id` is fixed when the row is written and
+    sent with every attempt (email Message-ID, Standard Webhooks `webhook-id`), so a receiver that got an
+    attempt whose answer was lost can tell the retry is the same notice.
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("letter_id", "channel", name="uq_notices_letter_channel"),
+        Index("ix_notices_due", "state", "available_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"))
+    case_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    channel: Mapped[NoticeChannel] = mapped_column(enum_column(NoticeChannel, "channel"))
+    destination: Mapped[str] = mapped_column(String(2048))  # the address or URL it was sent to
+    language: Mapped[Language | None] = mapped_column(enum_column(Language, "language"))
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[NoticeState] = mapped_column(enum_column(NoticeState, "state"), default=NoticeState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    permanent_failure: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

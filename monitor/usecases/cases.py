@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exemptions.cases import CaseRow, import_cases
+from exemptions.cases import CaseRow, known_component_ids, read_cases_csv, store_cases
+from exemptions.cases.store import access_hashes, stored_access_hashes
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.usecases.deliver import Outcome, deliver
@@ -23,9 +24,19 @@ class Imported:
 
 
 def import_cases_text(runtime: Runtime, text: str, *, source: str) -> Imported:
-    """Check and store a CSV's cases in one transaction; raises ImportRejected and stores nothing on any problem."""
+    """Check a CSV's cases, then store them all in one transaction; raises ImportRejected and stores nothing on
+    any problem.
+
+    Access codes are hashed between a first, reading transaction (the check) and the one that stores: slow on
+    purpose, hashing must not hold SQLite's write lock. (Components are never deleted, so those known to the
+    check stay known.) About 15 ms of a core per code: a file with thousands of codes belongs in a job.
+    """
     with transaction(runtime.sessions) as session:
-        rows = import_cases(session, text, source=source)
+        rows, columns = read_cases_csv(text, known_components=known_component_ids(session), source=source)
+        stored = stored_access_hashes(session, (row.case_id for row in rows if row.access_code is not None))
+    hashes = access_hashes(rows, stored)
+    with transaction(runtime.sessions) as session:
+        store_cases(session, rows, columns=columns, hashes=hashes)
         deliveries: list[int] = []
         outage_ids: list[int] = []
         if rows:

@@ -6,7 +6,8 @@ the valid rows as they are read (memory does not grow with the file; see exempti
 finds duplicate case ids in SQL, and either rejects the file (the first 1000 problems kept, all counted) or
 merges the staging into `cases` in ONE transaction together with the relief owed (an outbox event) and the
 job's success. A job never leaves some of its cases imported and others not. The command line runs the same
-code on a file it reads itself (`import_file`).
+code on a file it reads itself (`import_file`). Access codes are hashed a batch at a time before the batch is
+staged, outside its transaction (see `_Run._hash_access_codes`).
 
 Who holds a job: each claim increments `attempts`, and every later write of that attempt is conditional on
 `state = running AND attempts = <its number>` (a fencing token). A worker that died stops beating; the
@@ -37,7 +38,14 @@ from sqlalchemy import ColumnElement, CursorResult, Update, and_, delete, or_, s
 from sqlalchemy.orm import Session
 
 from exemptions.cases.parse import CaseRow, CasesReader, ImportRejected, RowError
-from exemptions.cases.store import Staging, clear_staging, known_component_ids, open_staging
+from exemptions.cases.store import (
+    Staging,
+    access_hashes,
+    clear_staging,
+    known_component_ids,
+    open_staging,
+    stored_access_hashes,
+)
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import Consumer, ImportState
@@ -444,10 +452,25 @@ class _Run:
             yield session
 
     def _stage(self, staging: Staging, held: Session | None, batch: list[tuple[int, CaseRow]]) -> None:
+        hashes = self._hash_access_codes(batch)
         with self._step(held) as session:
-            staging.stage(session, batch)
+            staging.stage(session, batch, hashes)
         self.staged += len(batch)
         self._report(Phase.READING)
+
+    def _hash_access_codes(self, batch: list[tuple[int, CaseRow]]) -> list[str | None] | None:
+        """The batch's access hashes (None: the file has no such column), made before its transaction opens:
+        slow on purpose, hashing must not hold SQLite's write lock. The hashes the cases have now are read in a
+        short transaction of its own (a private staging's connection is busy copying); the heartbeat goes on
+        between slices of codes. Once a row was refused, the file will be, so nothing more is hashed."""
+        if self.reader is None or "access_code" not in self.reader.optional_columns or not batch:
+            return None
+        if self.reader.error_count:
+            return [None] * len(batch)
+        rows = [row for _, row in batch]
+        with transaction(self.runtime.sessions) as session:
+            stored = stored_access_hashes(session, (row.case_id for row in rows if row.access_code is not None))
+        return access_hashes(rows, stored, between=self._beat_if_due)
 
     def run(self, text: Iterable[str], *, after_reading: Callable[[], None] | None = None) -> ImportResult:
         with transaction(self.runtime.sessions) as session:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.runtime import Runtime
-from monitor.usecases import checks, deliver, imports, monitoring, relief
+from monitor.usecases import checks, deliver, imports, letters, monitoring, notices, relief
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ RELIEVE = "portalwatch.relieve"
 RELIEVE_OPEN_OUTAGES = "portalwatch.relieve_open_outages"
 CHECK_MONITORING = "portalwatch.check_monitoring"
 IMPORT_CASES = "portalwatch.import_cases"
+ISSUE_LETTERS = "portalwatch.issue_letters"
+SEND_NOTICE = "portalwatch.send_notice"
 
 
 def probe_queue(location: str) -> str:
@@ -49,7 +51,10 @@ def run_check_job(runtime: Runtime, probe_id: str, location: str, slot: str) -> 
 
 
 def deliver_job(runtime: Runtime, delivery_id: int) -> str:
-    return deliver.deliver(runtime, delivery_id).outcome.value
+    delivered = deliver.deliver(runtime, delivery_id)
+    if delivered.outcome is deliver.Outcome.DONE:
+        sweep_letters(runtime)  # relief may have owed letters: sign them now rather than at the next sweep
+    return delivered.outcome.value
 
 
 def sweep_outbox_job(runtime: Runtime) -> int:
@@ -57,7 +62,45 @@ def sweep_outbox_job(runtime: Runtime) -> int:
     due = deliver.pending_deliveries(runtime)
     deliver_all(runtime, due)
     sweep_stuck_imports(runtime)
+    sweep_letters(runtime)
+    for notice_id in notices.due_notices(runtime):
+        dispatch(runtime, SEND_NOTICE, (notice_id,))
     return len(due)
+
+
+def sweep_letters(runtime: Runtime) -> int:
+    """Starts signing jobs for owed letters, up to `self_service.letter_workers` running at once."""
+    if not letters.pending_letters(runtime):
+        return 0
+    if runtime.dispatch is None:
+        issue_letters_job(runtime)  # inline (CLI, tests): the job loops until nothing is owed
+        return 1
+    wanted = runtime.config.self_service.letter_workers - letters.signing_jobs_running(runtime)
+    for _ in range(max(wanted, 0)):
+        dispatch(runtime, ISSUE_LETTERS, ())
+    return max(wanted, 0)
+
+
+def issue_letters_job(runtime: Runtime) -> int:
+    """Signs one batch of owed letters and hands the rest to a job of its own, so workers stay shared fairly.
+
+    Run inline (no dispatcher) it loops until nothing is owed instead of recursing.
+    """
+    total = 0
+    while True:
+        issued = letters.issue_letters(runtime)
+        total += issued
+        if issued == 0:
+            return total
+        for notice_id in notices.due_notices(runtime):
+            dispatch(runtime, SEND_NOTICE, (notice_id,))
+        if runtime.dispatch is not None:
+            dispatch(runtime, ISSUE_LETTERS, ())
+            return total
+
+
+def send_notice_job(runtime: Runtime, notice_id: int) -> str:
+    return notices.send_notice(runtime, notice_id)
 
 
 def import_cases_job(runtime: Runtime, job_id: str) -> str | None:
@@ -75,7 +118,10 @@ def sweep_stuck_imports(runtime: Runtime) -> int:
 
 
 def relieve_job(runtime: Runtime, outage_id: int) -> int:
-    return relief.relieve(runtime, outage_id).changed
+    run = relief.relieve(runtime, outage_id)
+    if run.letters:
+        sweep_letters(runtime)
+    return run.changed
 
 
 def relieve_open_outages_job(runtime: Runtime) -> int:
@@ -100,6 +146,8 @@ JOBS: dict[str, Callable[..., Any]] = {
     RELIEVE_OPEN_OUTAGES: relieve_open_outages_job,
     CHECK_MONITORING: check_monitoring_job,
     IMPORT_CASES: import_cases_job,
+    ISSUE_LETTERS: issue_letters_job,
+    SEND_NOTICE: send_notice_job,
 }
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask import Flask, g
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from monitor.runtime import Runtime
-from monitor.web import errors, security
+from monitor.web import errors, security, selfservice
 from monitor.web.ops import ops
 from monitor.web.status import status_page
 
@@ -18,8 +19,13 @@ def create_app(runtime: Runtime) -> Flask:
     app.extensions["portalwatch"] = runtime
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if runtime.settings.trusted_proxies:
+        # Only as many hops as are really ours: trusting more would let a client choose its own address.
+        n = runtime.settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.register_blueprint(status_page)
     app.register_blueprint(ops, url_prefix="/api/ops")
+    selfservice.init_app(app)
     security.init_app(app)
     errors.init_app(app)
 

@@ -19,7 +19,7 @@ from monitor.storage.engine import transaction
 from monitor.storage.enums import DeliveryState, ImportState, OutageSource
 from monitor.storage.models import Case, Check, Component, Delivery, Grant, Outage
 from monitor.timefmt import iso
-from monitor.usecases import imports, jobs, maintenance, outages
+from monitor.usecases import imports, jobs, letters, maintenance, notices, outages
 from monitor.usecases.case_relief import case_relief, paper_authorisations
 from monitor.usecases.cases import import_cases_text
 from monitor.usecases.checks import outage_subject
@@ -167,8 +167,27 @@ def get_case(case_id: str) -> Response:
             ],
             # effective_deadline (with the case's zone offset), extendable, decision, history, paper_filing.
             **case_relief(db(), case),
+            # Every letter issued to the case, superseded ones too, and the notices that told its holder.
+            "letters": [
+                {**link, "issued": link["issued_at"]}
+                for link in letters.case_letters(db(), case.case_id, current_runtime().config.page)
+            ],
+            "letters_pending": letters.case_letters_pending(db(), case.case_id),
+            "notices": notices.case_notices(db(), case.case_id),
         }
     )
+
+
+@ops.get("/letters")
+def letters_summary() -> Response:
+    """Letters owed and issued, and those that keep failing to be made (with their last error)."""
+    return jsonify(letters.letters_report(current_runtime()))
+
+
+@ops.get("/notices")
+def notices_summary() -> Response:
+    """Notices owed and sent to case holders, and each one that keeps failing, with its last error."""
+    return jsonify(notices.notices_report(current_runtime()))
 
 
 @ops.get("/paper-authorisations")
@@ -189,6 +208,18 @@ def list_paper_authorisations() -> Response:
 # Bodies up to this size are imported while the client waits (well under a second); larger ones, or any
 # with `Prefer: respond-async`, become a job: a million rows would outlast gunicorn's 30 s worker timeout.
 SYNC_IMPORT_BYTES = 1024 * 1024
+# Access codes are hashed slowly on purpose (about 12 ms each): more than this many would keep the client,
+# and a gunicorn worker, waiting for seconds, so such a file runs as a job.
+SYNC_ACCESS_CODES = 100
+
+
+def _many_access_codes(head: bytes) -> bool:
+    first_line, _, rest = head.partition(b"\n")
+    if b"access_code" not in first_line.lower():
+        return False
+    return rest.count(b"\n") > SYNC_ACCESS_CODES
+
+
 _READ_BYTES = 256 * 1024
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
 EMPTY_BODY = (
@@ -276,7 +307,7 @@ def import_cases_api() -> tuple[Response, int]:
         error = {"row": 0, "line": 1, "column": None, "message": EMPTY_BODY}
         return jsonify({"error": "invalid_csv", "message": EMPTY_BODY, "error_count": 1, "errors": [error]}), 422
     prefers_async = _prefers_async()
-    if len(head) <= SYNC_IMPORT_BYTES and not prefers_async:
+    if len(head) <= SYNC_IMPORT_BYTES and not prefers_async and not _many_access_codes(head):
         return _import_now(head, source)
 
     runtime = current_runtime()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,9 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from demo.run import DEMO_TOKEN, demo_settings
+from tests.conftest import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_the_demo_settings_ignore_a_real_deployment_s_environment(monkeypatch: pytest.MonkeyPatch) -> None:

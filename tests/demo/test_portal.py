@@ -316,7 +316,7 @@ def test_csv_header_and_rows(tmp_path: Path) -> None:
     assert write_cases_csv(cases, out) == 25
     with out.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["case_id", "components", "deadline", "time_zone"]
+    assert rows[0] == ["case_id", "components", "deadline", "time_zone", "access_code"]
     assert len(rows) == 26
 
     buffer = io.StringIO()

@@ -6,7 +6,6 @@ import json
 import re
 import runpy
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import pytest
 import yaml
 
 from monitor.config import load_config
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -120,12 +119,6 @@ def test_the_shipped_gunicorn_settings_refuse_values_that_would_not_hold(
     # keepalive 0 would let a client take as long as it likes over its headers.
     with pytest.raises(ValueError, match=name):
         shipped_settings(monkeypatch, **{name: value})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def web_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -85,6 +85,21 @@ class Story:
         grants: list[dict[str, Any]] = response.get_json()["grants"]
         return grants
 
+    def letters(self, case_id: str) -> list[dict[str, Any]]:
+        response = self.client.get(f"/api/ops/cases/{case_id}", headers=OPS)
+        letters: list[dict[str, Any]] = response.get_json()["letters"]
+        return letters
+
+    def assert_letters(self) -> None:
+        """The final extension got its signed letter from the jobs, and the public verification confirms it."""
+        [letter] = wait_until("the extension letter to be signed", lambda: self.letters("INSIDE-TO") or None)
+        assert letter["kind"] == "extension"
+        shown = self.client.get(f"/api/v1/verify/{letter['code']}").get_json()
+        assert shown["valid"] is True and shown["superseded_by"] is None
+        pdf = self.client.get(f"/letters/{letter['code']}.pdf").data
+        checked = self.client.post("/api/v1/verify", data=pdf, content_type="application/pdf").get_json()
+        assert checked["genuine"] is True, checked
+
     def total_grants(self) -> int:
         with transaction(self.runtime.sessions) as session:
             return session.scalar(select(func.count()).select_from(Grant)) or 0
@@ -133,6 +148,7 @@ class Story:
         for case_id in ("BEFORE", "AFTER", "OTHER-COMPONENT"):
             assert self.grants(case_id) == [], case_id
         assert self.total_grants() == 2
+        self.assert_letters()
 
         summary = self.summary()
         assert summary["status"] == {"indicator": "none", "description": "All Systems Operational"}

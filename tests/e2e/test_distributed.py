@@ -14,7 +14,7 @@ import pytest
 
 from demo.portal import FlakyPortal
 from monitor.web import create_app
-from tests.conftest import ROOT, SlackStandIn, make_runtime, portal_config
+from tests.conftest import ROOT, TEST_DATA_DIR, SlackStandIn, make_runtime, portal_config
 from tests.e2e.story import Story
 
 
@@ -51,6 +51,7 @@ def distributed_env(
         "DATABASE_URL": postgres_url,
         "REDIS_URL": redis_url,
         "PORTALWATCH_CONFIG": str(config),
+        "PORTALWATCH_DATA_DIR": str(TEST_DATA_DIR),  # the letters' signing key, shared with the test's runtime
         "PORTALWATCH_OPS_TOKEN": "ops-secret",
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_CHANNEL": "#portal-outages",

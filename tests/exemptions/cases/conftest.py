@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 
+from monitor.runtime import Runtime
 from tests.conftest import OFFLINE_CONFIG, ROOT
 
 Cli = tuple[Path, dict[str, str]]
@@ -45,3 +47,28 @@ def import_with_cli(cli: Cli, csv_path: Path) -> subprocess.CompletedProcess[str
         text=True,
         timeout=60,
     )
+
+
+def database_texts(runtime: Runtime) -> list[str]:
+    """Every value of every table of the database as text (bytes decoded), to look for what must not be there."""
+    texts: list[str] = []
+    with runtime.engine.connect() as connection:
+        for table in inspect(connection).get_table_names():
+            for row in connection.exec_driver_sql(f'SELECT * FROM "{table}"'):
+                for value in row:
+                    if isinstance(value, bytes | memoryview):
+                        value = bytes(value).decode("utf-8", "replace")
+                    if value is not None:
+                        texts.append(str(value))
+    return texts
+
+
+def holding_code(runtime: Runtime, *codes: str) -> list[str]:
+    """The values in the database holding any of `codes` in any form a person may type it (letter case, spaces
+    and hyphens aside): none, where codes are stored only as hashes."""
+    wanted = [code.upper().replace("-", "").replace(" ", "") for code in codes]
+    return [
+        text
+        for text in database_texts(runtime)
+        if any(w in text.upper().replace("-", "").replace(" ", "") for w in wanted)
+    ]

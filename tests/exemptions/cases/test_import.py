@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from exemptions.cases import ImportRejected, RowError, import_cases
+from exemptions.cases import ImportRejected, RowError, import_cases, verify_code
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import Language
 from monitor.storage.models import Case, CaseComponent, Grant, Outage
 from tests.conftest import OFFLINE_CONFIG, make_runtime
-from tests.exemptions.cases.conftest import import_with_cli
+from tests.exemptions.cases.conftest import holding_code, import_with_cli
 
 CONFIG = OFFLINE_CONFIG
 
@@ -433,3 +433,70 @@ def test_a_re_import_moves_updated_at_only_for_the_cases_it_changes(runtime: Run
     assert after["SAME"] == before["SAME"]
     assert all(after[case_id] > before[case_id] for case_id in ("NEW-EMAIL", "NEW-LINK", "NEW-DEADLINE"))
     assert case_view(runtime, "NEW-LINK")[2] == ["employer-portal", "pr-portal"]
+
+
+# --- the optional column access_code: stored only as a slow hash ---------------------------------
+
+CODES = f"{HEADER},access_code"
+DEADLINE = "2026-12-01T10:00:00-05:00"
+
+
+def with_code(case_id: str, code: str, deadline: str = DEADLINE) -> str:
+    return f"{case_id},pr-portal,{deadline},America/Toronto,{code}"
+
+
+def hash_of(runtime: Runtime, case_id: str) -> str | None:
+    with transaction(runtime.sessions) as session:
+        return session.get_one(Case, case_id).access_hash
+
+
+def test_an_access_code_is_stored_only_as_a_hash_that_the_right_code_verifies_against(runtime: Runtime) -> None:
+    import_text(
+        runtime,
+        csv_text([with_code("C-1", "abcd-1234"), with_code("C-2", "WXYZ 9876 QRST"), with_code("C-3", " ")], CODES),
+    )
+    first, second = hash_of(runtime, "C-1"), hash_of(runtime, "C-2")
+    assert first is not None and first.startswith("scrypt$4096$8$1$")
+    assert second is not None and second != first
+    assert verify_code("ABCD1234", first) and verify_code("abcd 1234", first)
+    assert not verify_code("ABCD1235", first) and not verify_code("WXYZ9876QRST", first)
+    assert verify_code("wxyz-9876-qrst", second)
+    assert hash_of(runtime, "C-3") is None  # an empty cell: no code
+    assert holding_code(runtime, "ABCD1234", "WXYZ9876QRST") == []
+
+
+def test_a_file_without_the_access_code_column_keeps_the_hashes_and_an_empty_cell_clears_one(runtime: Runtime) -> None:
+    import_text(runtime, csv_text([with_code("C-1", "ABCD1234"), with_code("C-2", "EFGH5678")], CODES))
+    first = hash_of(runtime, "C-1")
+    import_text(runtime, csv_text(["C-1,employer-portal,2026-12-02T10:00:00-05:00,America/Toronto"]))
+    assert hash_of(runtime, "C-1") == first
+    assert case_view(runtime, "C-1")[2] == ["employer-portal"]
+    import_text(runtime, csv_text([with_code("C-2", "")], CODES))
+    assert hash_of(runtime, "C-2") is None
+    assert hash_of(runtime, "C-1") == first
+
+
+def test_re_importing_an_unchanged_code_keeps_its_hash_and_the_case_untouched_and_a_new_code_replaces_it(
+    runtime: Runtime,
+) -> None:
+    import_text(runtime, csv_text([with_code("SAME", "ABCD1234"), with_code("NEW", "EFGH5678")], CODES))
+    hashes, before = {c: hash_of(runtime, c) for c in ("SAME", "NEW")}, stamps_of(runtime)
+    import_text(runtime, csv_text([with_code("SAME", "abcd-1234"), with_code("NEW", "IJKL9012")], CODES))
+    after = stamps_of(runtime)
+    assert hash_of(runtime, "SAME") == hashes["SAME"]
+    assert after["SAME"] == before["SAME"]
+    changed = hash_of(runtime, "NEW")
+    assert changed != hashes["NEW"] and after["NEW"] > before["NEW"]
+    assert changed is not None and verify_code("IJKL9012", changed) and not verify_code("EFGH5678", changed)
+
+
+def test_a_bad_access_code_rejects_the_file_naming_line_and_field_without_showing_the_code(runtime: Runtime) -> None:
+    rows = [with_code(f"C-{i}", f"GOOD{i:04d}") for i in range(1, 11)]
+    rows[6] = with_code("C-7", "QZX-W")
+    with pytest.raises(ImportRejected) as raised, transaction(runtime.sessions) as session:
+        import_cases(session, csv_text(rows, CODES), source="cases.csv")
+    assert [(e.row, e.line, e.column) for e in raised.value.errors] == [(7, 8, "access_code")]
+    assert "row 7 (line 8), column access_code: must be 8 to 64 letters (A to Z) or digits (got 4)" in str(raised.value)
+    assert "QZX" not in str(raised.value) and "QZX" not in repr(raised.value.errors)
+    assert stored_cases(runtime) == 0
+    assert holding_code(runtime, "GOOD0001", "QZXW") == []

@@ -716,14 +716,99 @@ def test_an_optional_column_repeated_in_the_header_is_refused() -> None:
     assert errors[0].message == "appears 2 times in the header (columns 5, 6)"
 
 
-@pytest.mark.parametrize("name", ["access_code", "Access_Code", " ACCESS_CODE "])
-def test_an_access_code_column_refuses_the_file_as_not_supported_yet(name: str) -> None:
-    errors = rejection(csv_text(good_row() + ",1234", header=f"{HEADER},{name}")).errors
+# --- the optional column access_code --------------------------------------------------------------
+
+CODE_HEADER = f"{HEADER},access_code"
+
+
+def code_of(row: CaseRow) -> str | None:
+    return None if row.access_code is None else row.access_code.reveal()
+
+
+@pytest.mark.parametrize(
+    ("written", "normalised"),
+    [
+        ("ABCD1234", "ABCD1234"),
+        ("abcd-1234", "ABCD1234"),
+        (" Ab Cd-12 34 ", "ABCD1234"),
+        ("7" * 64, "7" * 64),
+        ("x-" * 64, "X" * 64),  # hyphens do not count towards the 64
+    ],
+)
+def test_an_access_code_is_read_normalised_without_case_spaces_or_hyphens(written: str, normalised: str) -> None:
+    assert code_of(one_row(f"{good_row()},{written}", header=CODE_HEADER)) == normalised
+
+
+@pytest.mark.parametrize("row", [f"{good_row()},", f"{good_row()},   ", good_row()])
+def test_an_empty_or_missing_access_code_cell_means_no_access_code(row: str) -> None:
+    assert one_row(row, header=CODE_HEADER).access_code is None
+
+
+@pytest.mark.parametrize(
+    ("written", "got"),
+    [
+        ("ABC1234", "7"),
+        ("AB-CD 12", "6"),
+        ("A" * 65, "65"),
+        ("ABCD_1234", "9 characters, 1 of them neither"),
+        ("ÉCOLE2026", "9 characters, 1 of them neither"),
+        ("ABCD\t1234", "9 characters, 1 of them neither"),
+        ("straße12", "8 characters, 1 of them neither"),
+    ],
+)
+def test_a_bad_access_code_is_refused_naming_line_and_field_without_repeating_the_code(written: str, got: str) -> None:
+    rows = [f"{good_row(f'C-{i}')},ABCD1234" for i in range(1, 7)] + [f"{good_row('C-7')},{written}"]
+    rejected = rejection(csv_text(*rows, header=CODE_HEADER))
+    assert where(rejected.errors) == [(7, 8, "access_code")]
+    assert rejected.errors[0].message == (
+        f"must be 8 to 64 letters (A to Z) or digits (got {got}); spaces and hyphens do not count"
+    )
+    assert str(rejected.errors[0]).startswith("row 7 (line 8), column access_code: must be 8 to 64 letters")
+    assert written not in str(rejected) and written.strip().upper() not in str(rejected)
+
+
+def test_a_row_holding_an_access_code_never_shows_it() -> None:
+    row = one_row(f"{good_row()},Secret-Code-42", header=CODE_HEADER)
+    assert code_of(row) == "SECRETCODE42"
+    for shown in (repr(row), str(row), f"{row}", repr(row.access_code), str(row.access_code), f"{row.access_code}"):
+        assert "SECRET" not in shown.upper()
+    assert "access_code=<access code>" in repr(row)
+
+
+def test_rows_with_the_same_access_code_are_equal_and_with_another_are_not() -> None:
+    (same,) = parse(csv_text(f"{good_row()},abcd-1234", header=CODE_HEADER))
+    (other,) = parse(csv_text(f"{good_row()},ABCD1235", header=CODE_HEADER))
+    assert same == one_row(f"{good_row()},ABCD1234", header=CODE_HEADER)
+    assert same != other
+
+
+@pytest.mark.parametrize("name", ["Access_Code", " ACCESS_CODE ", "ACCESS_code"])
+def test_an_access_code_column_not_written_in_lowercase_refuses_the_file_rather_than_being_ignored(name: str) -> None:
+    errors = rejection(csv_text(good_row() + ",ABCD1234", header=f"{HEADER},{name}")).errors
     assert where(errors) == [(0, 1, "access_code")]
     assert errors[0].message == (
-        f"header column 5 {name.strip()} is not supported yet: access codes may only be stored as slow hashes, "
-        "which this version cannot do; remove the column and import the file again"
+        f"header column 5 {name.strip()} must be written access_code, in lowercase; otherwise its values would be "
+        "ignored"
     )
+
+
+def test_the_reader_lists_access_code_among_the_optional_columns_the_file_gives() -> None:
+    reader = reader_over(csv_text(f"{good_row()},ABCD1234,a@b.ca", header=f"{HEADER},access_code,email"))
+    (row,) = [row for _, row in reader]
+    assert reader.optional_columns == ("email", "access_code")
+    assert (code_of(row), row.email) == ("ABCD1234", "a@b.ca")
+
+
+def test_the_quick_and_the_full_check_read_the_same_access_codes() -> None:
+    text = csv_text(f"{good_row('C-1')},abcd-1234", f"{good_row('C-2')},", header=CODE_HEADER)
+
+    class FullCheckOnly(CasesReader):
+        _quick_check = False
+
+    quick = list(reader_over(text))
+    full = list(FullCheckOnly(io.StringIO(text, newline=""), known_components=KNOWN, source="cases.csv"))
+    assert quick == full
+    assert [code_of(row) for _, row in quick] == ["ABCD1234", None]
 
 
 def test_the_streaming_reader_reads_the_optional_columns_too() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from exemptions.cases.access import normalise_code
 from exemptions.cases.parse import (
     EARLIEST_DEADLINE,
     LATEST_DEADLINE,
@@ -132,6 +134,8 @@ ODD_URLS = [
 ]
 PLAUSIBLE_LANGUAGES = ["", "en", "fr", "EN", "Fr"]
 ODD_LANGUAGES = ["english", "de", "en-CA", "e\x00n", "\udcff"]
+PLAUSIBLE_CODES = ["", "ABCD1234", "abcd-1234", " Ab Cd 12 34 ", "7" * 64, "x-" * 64]
+ODD_CODES = ["ABC1234", "A" * 65, "ABCD_1234", "ÉCOLE2026", "straße12", "ABCD\x001234", "ABCD\udcff1234", "ABCD\t1234"]
 
 
 def column_values(odd_one_in: int) -> dict[str, st.SearchStrategy[str]]:
@@ -157,6 +161,7 @@ def column_values(odd_one_in: int) -> dict[str, st.SearchStrategy[str]]:
         "email": mostly(st.sampled_from(PLAUSIBLE_EMAILS), st.one_of(st.sampled_from(ODD_EMAILS), st.emails())),
         "webhook_url": mostly(st.sampled_from(PLAUSIBLE_URLS), st.sampled_from(ODD_URLS)),
         "language": mostly(st.sampled_from(PLAUSIBLE_LANGUAGES), st.sampled_from(ODD_LANGUAGES)),
+        "access_code": mostly(st.sampled_from(PLAUSIBLE_CODES), st.sampled_from(ODD_CODES)),
     }
 
 
@@ -259,6 +264,9 @@ def assert_usable(row: CaseRow) -> None:
         assert parts.scheme.lower() in ("http", "https") and parts.hostname
         assert len(row.webhook_url) <= MAX_WEBHOOK_URL_LENGTH and row.webhook_url.isprintable()
         assert not any(c.isspace() for c in row.webhook_url)
+    if row.access_code is not None:
+        assert re.fullmatch("[A-Z0-9]{8,64}", row.access_code.reveal())
+        assert row.access_code.reveal() not in repr(row)
     for text in (row.case_id, *row.components, row.time_zone, row.email or "", row.webhook_url or ""):
         text.encode("utf-8")  # storable: no lone surrogates
         assert "\x00" not in text
@@ -340,3 +348,52 @@ def test_the_quick_check_accepts_exactly_what_the_full_check_does(text: str, che
         return (rows, reader.errors, reader.error_count, reader.rows_read, reader.min_deadline, reader.max_deadline)
 
     assert read_with(CasesReader) == read_with(FullCheckOnly)
+
+
+# What a problem with an access code may say: fixed text, and counts.
+CODE_PROBLEMS = [
+    re.compile(
+        r"must be 8 to 64 letters \(A to Z\) or digits \(got [0-9]+(?: characters, [0-9]+ of them neither)?\); "
+        r"spaces and hyphens do not count"
+    ),
+    re.compile(re.escape("contains a NUL character; the file is probably not a text CSV: save it as CSV (UTF-8)")),
+    re.compile(
+        re.escape(
+            "contains text that is not valid Unicode (from bytes that are not UTF-8); save the file as CSV (UTF-8)"
+        )
+    ),
+]
+
+
+@settings(FUZZ, max_examples=1000)
+@given(
+    st.one_of(
+        st.text(st.one_of(st.characters(), st.sampled_from([*TRICKY, "-", "a", "Z", "7"])), max_size=80),
+        st.from_regex(r"[ ]?[A-Za-z0-9 -]{6,70}[ ]?", fullmatch=True),  # near the rule, either side of it
+    ),
+    st.booleans(),
+)
+def test_any_text_as_an_access_code_is_read_or_refused_by_a_row_error_that_never_repeats_it(
+    code: str, quote_all: bool
+) -> None:
+    # Written as spreadsheets write CSV (a writer with lineterminator "\n" would leave a "\r" unquoted, and the
+    # rest of the code would become a row of its own, with its text in other columns).
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    writer.writerows(
+        [[*REQUIRED_COLUMNS, "access_code"], ["C-1", "pr-portal", "2026-12-01T10:00:00-05:00", "UTC", code]]
+    )
+    outcome = read(out.getvalue())  # anything raised but the parser's own rejection fails the test
+    if isinstance(outcome, ImportRejected):
+        event("refused")
+        assert_clean_rejection(outcome)
+        (error,) = outcome.errors
+        # Line 2, or a later one when a line break in the code makes the row span lines (named by its last).
+        assert (error.row, error.column) == (1, "access_code") and error.line >= 2
+        assert any(problem.fullmatch(error.message) for problem in CODE_PROBLEMS), error.message
+    else:
+        event("accepted")
+        (row,) = outcome
+        normalised = normalise_code(code)
+        assert (None if row.access_code is None else row.access_code.reveal()) == (normalised or None)
+        assert_usable(row)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import sqlite3
 import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from exemptions.cases import ImportRejected, RowError, parse_cases_csv
+from exemptions.cases import ImportRejected, RowError, access, parse_cases_csv, verify_code
 from exemptions.cases import store as cases_store
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
@@ -30,9 +33,11 @@ from monitor.storage.models import (
     ImportRowComponent,
     Outage,
 )
+from monitor.usecases import cases as cases_usecase
 from monitor.usecases import imports, jobs
 from monitor.usecases.imports import ImportResult, Phase
 from tests.conftest import OFFLINE_CONFIG, make_runtime
+from tests.exemptions.cases.conftest import holding_code
 
 HEADER = "case_id,components,deadline,time_zone"
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -369,6 +374,204 @@ def test_re_importing_through_a_job_updates_what_the_file_gives_and_only_the_cas
     assert contacts_of(runtime, "C-000001") == (True, "d@example.ca", None, Language.EN)
 
 
+# --- access codes: only ever stored as slow hashes ------------------------------------------------
+
+CODES = f"{HEADER},access_code"
+
+
+def code(i: int) -> str:
+    return f"code-{i:06d}"  # as a person may write it: stored for CODE000001 and the like
+
+
+def with_code(i: int, written: str | None = None) -> str:
+    return f"{row(i)},{code(i) if written is None else written}"
+
+
+def hash_of(runtime: Runtime, case_id: str) -> str | None:
+    with transaction(runtime.sessions) as session:
+        return session.get_one(Case, case_id).access_hash
+
+
+@pytest.fixture
+def staged(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every staged row, as the staging holds it just before the merge (either kind of staging)."""
+    rows: list[dict[str, Any]] = []
+
+    def spy(kind: type[cases_store.Staging], query: Any) -> None:
+        merge = kind.merge
+
+        def merge_after_looking(staging: Any, session: Session, **options: Any) -> None:
+            rows.extend(dict(r._mapping) for r in session.execute(text(query(staging))))
+            merge(staging, session, **options)
+
+        monkeypatch.setattr(kind, "merge", merge_after_looking)
+
+    spy(cases_store.TableStaging, lambda staging: f"SELECT * FROM import_rows WHERE job_id = '{staging.job_id}'")
+    spy(cases_store.CopyStaging, lambda staging: "SELECT * FROM pw_import_stage")
+    return rows
+
+
+WITH_CODES = (1, 2, 4_999, 5_000, 5_001, 10_001, 12_000)  # in three staging batches
+
+
+def test_a_job_stores_access_codes_only_as_hashes_across_batches_and_never_stages_a_code(
+    runtime: Runtime, staged: list[dict[str, Any]]
+) -> None:
+    lines = [with_code(i) if i in WITH_CODES else f"{row(i)}," for i in range(1, 12_001)]
+    lines[1] = with_code(2, "  CODE 000002 ")
+    result = run(runtime, csv_bytes(lines, header=CODES))
+    assert (result.state, result.imported) == (ImportState.SUCCEEDED, 12_000)
+    for i in WITH_CODES:
+        stored = hash_of(runtime, f"C-{i:06d}")
+        assert stored is not None and stored.startswith("scrypt$4096$8$1$")
+        assert verify_code(code(i), stored) and not verify_code(code(i + 1), stored)
+    assert hash_of(runtime, "C-000003") is None
+    # What waited in the staging: hashes where there were codes, never a code.
+    hashed = {r["line"] - 1 for r in staged if r["access_hash"] is not None}
+    assert hashed == set(WITH_CODES)
+    assert not [r for r in staged if any(code(i).upper().replace("-", "") in str(r).upper() for i in WITH_CODES)]
+    assert holding_code(runtime, *(code(i) for i in WITH_CODES)) == []
+    assert_nothing_left_behind(runtime)
+
+
+def test_a_job_without_the_access_code_column_keeps_the_hashes_and_an_empty_cell_clears_one(
+    runtime: Runtime, clock: Clock
+) -> None:
+    run(runtime, csv_bytes([with_code(i) for i in (1, 2, 3, 4)], header=CODES))
+    hashes, before = {i: hash_of(runtime, f"C-{i:06d}") for i in (1, 2, 3, 4)}, stamps(runtime)
+    clock.advance(hours=1)
+    run(runtime, csv_bytes([row(1).replace("pr-portal", "employer-portal")]))  # no access_code column at all
+    run(
+        runtime,
+        csv_bytes(
+            [
+                f"{row(2)},",  # the column, empty: the code is removed
+                with_code(3, "CODE000003"),  # the same code written otherwise: its hash is kept
+                with_code(4, "code-new-0004"),  # another code: a new hash
+            ],
+            header=CODES,
+        ),
+    )
+    after = stamps(runtime)
+    assert hash_of(runtime, "C-000001") == hashes[1]
+    assert hash_of(runtime, "C-000002") is None
+    assert hash_of(runtime, "C-000003") == hashes[3]
+    new = hash_of(runtime, "C-000004")
+    assert new is not None and verify_code("CODENEW0004", new) and not verify_code(code(4), new)
+    assert {case_id for case_id in after if after[case_id] != before[case_id]} == {"C-000001", "C-000002", "C-000004"}
+    assert_nothing_left_behind(runtime)
+
+
+def test_a_bad_access_code_in_a_job_is_named_by_row_line_and_column_and_never_shown(runtime: Runtime) -> None:
+    lines = [with_code(i) if i % 1000 == 1 else f"{row(i)}," for i in range(1, 8_001)]
+    lines[6_499] = with_code(6_500, "QZX-W")
+    data = csv_bytes(lines, header=CODES)
+    result = run(runtime, data)
+    assert result.state == ImportState.REJECTED
+    assert [(e.row, e.line, e.column) for e in result.errors] == [(6_500, 6_501, "access_code")]
+    assert result.errors[0].message == (
+        "must be 8 to 64 letters (A to Z) or digits (got 4); spaces and hyphens do not count"
+    )
+    assert (result.errors, result.error_count) == sync_errors(data)
+    assert "QZX" not in json.dumps(job(runtime, result.job_id).errors)
+    assert count(runtime, Case) == 0
+    assert holding_code(runtime, "QZXW", code(1), code(1001)) == []
+    assert_nothing_left_behind(runtime)
+
+
+def test_once_a_row_is_refused_a_job_hashes_no_more_codes(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    hashed: list[int] = []
+    real = imports.access_hashes
+
+    def counting(rows: Any, *args: Any, **kwargs: Any) -> Any:
+        hashed.append(sum(1 for row in rows if row.access_code is not None))
+        return real(rows, *args, **kwargs)
+
+    monkeypatch.setattr(imports, "access_hashes", counting)
+    lines = [with_code(i) if i % 2_000 == 1 else f"{row(i)}," for i in range(1, 12_001)]
+    lines[6_999] = with_code(7_000, "QZXW")
+    result = run(runtime, csv_bytes(lines, header=CODES))
+    assert [(e.row, e.column) for e in result.errors] == [(7_000, "access_code")]
+    assert hashed == [3]  # the first batch's codes; the second batch holds the bad row
+    assert count(runtime, Case) == 0
+    assert_nothing_left_behind(runtime)
+
+
+def test_import_file_stores_access_codes_as_the_job_does(runtime: Runtime, tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_bytes(csv_bytes([with_code(1), f"{row(2)},"], header=CODES))
+    with path.open("rb") as file:
+        result = imports.import_file(runtime, file, source=str(path), size=path.stat().st_size)
+    assert result.state == ImportState.SUCCEEDED
+    stored = hash_of(runtime, "C-000001")
+    assert stored is not None and verify_code(code(1), stored)
+    assert hash_of(runtime, "C-000002") is None
+    assert_nothing_left_behind(runtime)
+
+
+def test_the_synchronous_import_stores_access_codes_only_as_hashes_and_keeps_them_without_the_column(
+    runtime: Runtime,
+) -> None:
+    text_with_codes = csv_bytes([with_code(1), with_code(2)], header=CODES).decode()
+    imported = cases_usecase.import_cases_text(runtime, text_with_codes, source="cases.csv")
+    assert len(imported.rows) == 2
+    first = hash_of(runtime, "C-000001")
+    assert first is not None and verify_code(code(1), first) and not verify_code(code(2), first)
+    cases_usecase.import_cases_text(runtime, csv_bytes([row(1)]).decode(), source="cases.csv")
+    assert hash_of(runtime, "C-000001") == first
+    with pytest.raises(ImportRejected) as raised:
+        cases_usecase.import_cases_text(runtime, csv_bytes([with_code(1, "QZXW")], header=CODES).decode(), source="x")
+    assert [(e.row, e.line, e.column) for e in raised.value.errors] == [(1, 2, "access_code")]
+    assert "QZXW" not in str(raised.value)
+    assert hash_of(runtime, "C-000001") == first
+    assert holding_code(runtime, code(1), code(2), "QZXW") == []
+
+
+@pytest.fixture
+def writer_gets_through(sqlite_url: str) -> Any:
+    """Called while codes are hashed: another writer takes SQLite's write lock at once, or this raises (no
+    transaction may hold the lock while codes are hashed: it would hold every other writer up that long)."""
+    path = make_url(sqlite_url).database
+    assert path is not None
+    calls: list[bool] = []
+
+    def check() -> None:
+        other = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # sqlite3.OperationalError: database is locked
+            other.execute("COMMIT")
+        finally:
+            other.close()
+        calls.append(True)
+
+    check.calls = calls  # type: ignore[attr-defined]
+    return check
+
+
+@pytest.mark.parametrize("path", ["job", "synchronous"])
+def test_access_codes_are_hashed_while_no_transaction_holds_sqlites_write_lock(
+    sqlite_runtime: Runtime, writer_gets_through: Any, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    for module in (imports, cases_usecase):
+        real = module.access_hashes
+
+        def hashing(*args: Any, real: Any = real, **kwargs: Any) -> Any:
+            writer_gets_through()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, "access_hashes", hashing)
+    run(sqlite_runtime, csv_bytes([with_code(1)], header=CODES))  # so that the next import reads a stored hash
+    data = csv_bytes([with_code(i) if i in WITH_CODES else f"{row(i)}," for i in range(1, 12_001)], header=CODES)
+    if path == "job":
+        assert run(sqlite_runtime, data).state == ImportState.SUCCEEDED
+        assert len(writer_gets_through.calls) == 1 + 3  # one per staging batch
+    else:
+        cases_usecase.import_cases_text(sqlite_runtime, data.decode(), source="cases.csv")
+        assert len(writer_gets_through.calls) == 1 + 1
+    stored = hash_of(sqlite_runtime, "C-012000")
+    assert stored is not None and verify_code(code(12_000), stored)
+
+
 # --- PostgreSQL: a large first import takes the bulk path ----------------------------------------
 
 
@@ -462,6 +665,30 @@ def test_the_bulk_path_gives_way_to_a_transaction_reading_cases(
         result = run(pg_runtime, csv_bytes(valid_lines(2_000)))
     assert (result.state, result.imported, bulk_taken) == (ImportState.SUCCEEDED, 2_000, [False]), result.message
     assert count(pg_runtime, Case) == 2_000
+
+
+def test_the_bulk_path_and_the_general_merge_carry_the_access_hash(
+    pg_runtime: Runtime, bulk_taken: list[bool], staged: list[dict[str, Any]]
+) -> None:
+    lines = [with_code(i) if i in (1, 2, 1_500) else f"{row(i)}," for i in range(1, 2_001)]
+    assert run(pg_runtime, csv_bytes(lines, header=CODES)).state == ImportState.SUCCEEDED
+    assert bulk_taken == [True]
+    first = {i: hash_of(pg_runtime, f"C-{i:06d}") for i in (1, 2, 1_500)}
+    assert all(h is not None and verify_code(code(i), h) for i, h in first.items())
+    assert hash_of(pg_runtime, "C-000003") is None
+    # The general merge: one code kept, one replaced, one removed, a new case with one; the rest untouched.
+    again = [with_code(1), with_code(2, "CODE-NEW-0002"), f"{row(1_500)},", with_code(2_001)]
+    assert run(pg_runtime, csv_bytes(again, header=CODES)).state == ImportState.SUCCEEDED
+    assert bulk_taken == [True]  # too few rows to consider the bulk path: the general merge
+    assert hash_of(pg_runtime, "C-000001") == first[1]
+    replaced = hash_of(pg_runtime, "C-000002")
+    assert replaced is not None and verify_code("CODENEW0002", replaced) and not verify_code(code(2), replaced)
+    assert hash_of(pg_runtime, "C-001500") is None
+    added = hash_of(pg_runtime, "C-002001")
+    assert added is not None and verify_code(code(2_001), added)
+    assert sorted(r["line"] for r in staged if r["access_hash"] is not None) == [2, 2, 3, 3, 5, 1_501]
+    assert holding_code(pg_runtime, code(1), code(2), code(1_500), code(2_001), "CODENEW0002") == []
+    assert_nothing_left_behind(pg_runtime)
 
 
 # --- the command line's runs: the file read directly ---------------------------------------------
@@ -757,6 +984,26 @@ def test_a_file_of_bad_rows_ten_times_larger_does_not_take_more_memory(sqlite_ru
     view = job(sqlite_runtime, large)
     assert (view.error_count, len(view.errors)) == (150_000, 1000)
     assert large_peak < 2 * small_peak, (small_peak, large_peak)
+
+
+def test_a_job_with_ten_times_more_access_codes_does_not_take_more_memory(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Cheap parameters: what is measured is what the job holds while hashing, not the hashing itself.
+    real_hash_code = access.hash_code
+    monkeypatch.setattr(access, "hash_code", lambda code: real_hash_code(code, n=2**4, r=1, p=1))
+
+    def with_codes(n: int, prefix: str) -> Iterator[bytes]:
+        yield f"{CODES}\n".encode()
+        for i in range(1, n + 1):
+            yield f"{row(i, prefix)},{code(i)}\n".encode()
+
+    imports.run_import(sqlite_runtime, imports.create_job(sqlite_runtime, with_codes(100, "W"), source="warm-up.csv"))
+    small = imports.create_job(sqlite_runtime, with_codes(5_000, "S"), source="small.csv")
+    large = imports.create_job(sqlite_runtime, with_codes(50_000, "L"), source="large.csv")
+    small_peak, large_peak = peak_bytes(sqlite_runtime, small), peak_bytes(sqlite_runtime, large)
+    assert job(sqlite_runtime, large).imported == 50_000
+    assert large_peak < 1.5 * small_peak, (small_peak, large_peak)
 
 
 def test_the_chunk_stream_reads_the_upload_back_byte_for_byte(sqlite_runtime: Runtime) -> None:

@@ -171,6 +171,22 @@ def test_prefer_respond_async_makes_even_a_small_import_a_job(client: FlaskClien
     assert poll(client, response)["imported"] == 5
 
 
+def test_a_file_with_more_access_codes_than_can_be_hashed_while_the_client_waits_becomes_a_job(
+    client: FlaskClient, runtime: Runtime
+) -> None:
+    lines = [f"{line},K7QM2XPR{i:04d}" for i, line in enumerate(rows(150))]
+    body = ("\n".join([HEADER + ",access_code", *lines]) + "\n").encode()
+
+    response = client.post(IMPORT, data=body, content_type="text/csv", headers=bearer())
+
+    assert response.status_code == 202
+    assert "Preference-Applied" not in response.headers
+    assert poll(client, response)["imported"] == 150
+    with transaction(runtime.sessions) as session:
+        hashes = list(session.scalars(select(Case.access_hash)))
+    assert len(hashes) == 150 and all(value and value.startswith("scrypt$") for value in hashes)
+
+
 def test_a_small_import_still_answers_200_at_once(client: FlaskClient, runtime: Runtime) -> None:
     response = client.post(IMPORT, data=SMALL, content_type="text/csv", headers=bearer())
     assert response.status_code == 200

@@ -193,6 +193,9 @@ def test_a_case_shows_its_deadline_components_and_no_grants(client: FlaskClient)
         "decision": None,
         "history": [],
         "paper_filing": {"authorised": False, "authorisations": []},
+        "letters": [],
+        "letters_pending": 0,
+        "notices": [],
     }
 
 

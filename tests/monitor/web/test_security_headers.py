@@ -73,6 +73,20 @@ CALLS = [
     Call("GET", f"/api/ops/imports/{'0' * 32}", 404, headers=AUTH),
     Call("GET", "/api/ops/imports/not-a-job-id", 422, headers=AUTH),
     Call("GET", "/api/ops/no-such", 404, headers=AUTH),
+    Call("GET", "/api/ops/letters", 401),
+    Call("GET", "/api/ops/letters", 200, headers=AUTH),
+    Call("GET", "/api/ops/notices", 200, headers=AUTH),
+    Call("GET", "/api/v1/verify/B8C7SG2A0CTSX", 404),
+    Call("POST", "/api/v1/verify", 422, data=b""),
+    Call("GET", "/letters/B8C7SG2A0CTSX.pdf", 404),
+    Call("GET", "/letters/signing-certificate.pem", 200),
+    Call("GET", "/verify", 200),
+    Call("POST", "/verify", 400, data=b"code=B8C7SG2A0CTSX"),  # no CSRF token
+    Call("GET", "/verify/B8C7SG2A0CTSX", 404),
+    Call("POST", "/api/v1/cases/lookup", 404, data=b"{}"),
+    Call("GET", "/case", 200),
+    Call("POST", "/api/v1/paper-filing-requests", 422, data=b"{}"),
+    Call("GET", "/paper-filing", 200),
 ]
 
 
