@@ -34,6 +34,8 @@ services:
 bench: $(VENV)/.installed services
 	$(PY) -m bench.relief
 	$(PY) -m bench.imports
+	$(PY) -m bench.letters
+	$(PY) -m bench.verify_load
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

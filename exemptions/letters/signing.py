@@ -29,7 +29,6 @@ when a letter is first signed or checked, not with this module.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -196,17 +195,22 @@ class Signer:
 
     @staticmethod
     def _run(coroutine: Awaitable[T]) -> T:
-        """Run one of pyHanko's coroutines to completion on a private event loop.
+        """Run one of pyHanko's signing coroutines to completion, with no event loop.
 
-        The loop is made and closed per letter (0.15 ms): one kept per thread would leak, since under
-        gevent every request is a "thread". A caller already inside a running event loop must call
-        `sign` from a worker thread: one thread cannot wait on two loops.
+        The key is in memory and no timestamp or revocation server is asked, so these coroutines never
+        wait on anything: they are stepped through directly. An event loop would be wrong here: asyncio
+        allows one running loop per OS thread, and under gevent every request's greenlet shares the
+        thread, so two letters signed at once in one web worker made the second fail ("Cannot run the
+        event loop while another loop is running"). A coroutine that did suspend is a bug: refused.
         """
-        loop = asyncio.new_event_loop()
+        step = coroutine.__await__()
         try:
-            return loop.run_until_complete(coroutine)
-        finally:
-            loop.close()
+            step.send(None)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        step.close()
+        raise RuntimeError("signing tried to wait on I/O, which signing a letter never does")
 
     # --- checking a file brought back -------------------------------------------------------------
 

@@ -377,3 +377,18 @@ def test_validate_never_raises_on_a_letter_cut_or_spliced_anywhere(
     end = data.draw(st.integers(cut, min(len(letter), cut + 64)))
     result = signer.validate(letter[:cut] + inserted + letter[end:])
     assert result.genuine == (inserted == letter[cut:end])
+
+
+def test_letters_are_signed_inside_a_running_event_loop_and_side_by_side_as_a_gevent_worker_does(
+    signer: Signer,
+) -> None:
+    # Under gevent, requests share one OS thread and so asyncio's one running loop: signing must not need one.
+    import asyncio
+
+    unsigned = render_pdf(sample_content(LetterKind.PAPER_FILING))
+
+    async def two_at_once() -> list[bytes]:
+        return [signer.sign(unsigned, reason="inside a loop") for _ in range(2)]
+
+    signed = asyncio.run(two_at_once())
+    assert all(signer.validate(pdf).genuine for pdf in signed)
