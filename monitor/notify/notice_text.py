@@ -25,8 +25,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from monitor.timefmt import NBSP, spoken
 from monitor.timezones import iana_zone
 
 LANGUAGES = ("en", "fr")
@@ -49,43 +49,7 @@ _DEFAULT_EVENT = {
     "attestation": EVENT_OUTAGE_ATTESTED,
 }
 
-# Written out rather than taken from strftime's %A/%B, which follow the process locale: a server set to
-# C or en_US would otherwise write English month names into the French half.
-_MONTHS = {
-    "en": [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
-    "fr": [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ],
-}
-_WEEKDAYS = {
-    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
-    "fr": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
-}
-_NBSP = "\u00a0"  # French puts a non-breaking space before a colon and inside « guillemets »
+
 _SEPARATOR = "-" * 40
 
 
@@ -159,16 +123,8 @@ def _order(content: NoticeContent) -> tuple[str, str]:
 
 
 def _when(value: datetime, zone: str, language: str) -> str:
-    """`Friday, November 27, 2026 at 23:59 EST (America/Toronto)`, or its French counterpart."""
-    local = value.astimezone(ZoneInfo(zone))
-    weekday = _WEEKDAYS[language][local.weekday()]
-    month = _MONTHS[language][local.month - 1]
-    abbreviation = local.strftime("%Z")
-    if language == "en":
-        clock = local.strftime("%H:%M:%S" if local.second else "%H:%M")
-        return f"{weekday}, {month} {local.day}, {local.year} at {clock} {abbreviation} ({zone})"
-    clock = f"{local.hour} h {local.minute:02d}" + (f" min {local.second:02d} s" if local.second else "")
-    return f"{weekday} {local.day} {month} {local.year} à {clock} {abbreviation} ({zone})"
+    """`Friday, November 27, 2026, 11:59 p.m. EST (America/Toronto)`, or its French counterpart."""
+    return f"{spoken(value, zone, language)} ({zone})"
 
 
 _HEADLINES = {
@@ -189,7 +145,7 @@ def subject(content: NoticeContent) -> str:
 def _section(content: NoticeContent, language: str) -> list[str]:
     component = content.component_name
     zone = content.time_zone
-    colon = ":" if language == "en" else f"{_NBSP}:"
+    colon = ":" if language == "en" else f"{NBSP}:"
 
     def when(value: datetime) -> str:
         return _when(value, zone, language)
@@ -208,15 +164,15 @@ def _section(content: NoticeContent, language: str) -> list[str]:
         lines.append(f"Dossier {content.case_id}")
         lines.append("")
         if content.kind == "extension":
-            lines.append(f"Votre délai a été prolongé parce que «{_NBSP}{component}{_NBSP}» était indisponible.")
+            lines.append(f"Votre délai a été prolongé parce que «{NBSP}{component}{NBSP}» était indisponible.")
         elif content.kind == "paper_filing":
             lines.append(
-                f"Vous pouvez déposer votre demande sur papier parce que «{_NBSP}{component}{_NBSP}» "
+                f"Vous pouvez déposer votre demande sur papier parce que «{NBSP}{component}{NBSP}» "
                 "a été indisponible pendant une longue période."
             )
         else:
             lines.append(
-                f"Une attestation de ce que montre le registre pour «{_NBSP}{component}{_NBSP}» "
+                f"Une attestation de ce que montre le registre pour «{NBSP}{component}{NBSP}» "
                 "a été délivrée pour votre dossier."
             )
     labels = {

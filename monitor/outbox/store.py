@@ -20,17 +20,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.outbox.backoff import ALERT_AFTER_ATTEMPTS, MAX_DELAY, STALE_CLAIM, retry_delay
+from monitor.outbox.claims import due, unheld
 from monitor.storage.enums import CONSUMERS, Consumer, DeliveryState, EventKind
 from monitor.storage.models import Delivery, OutboxEvent
 
-_CLOCK_SLACK = timedelta(seconds=5)
 # Consumers that keep one external message per subject: one claim per (consumer, subject) at a time.
 EXCLUSIVE_PER_SUBJECT = frozenset({Consumer.SLACK})
 
@@ -87,17 +87,13 @@ def _due(now: datetime) -> ColumnElement[bool]:
     return and_(
         Delivery.state == DeliveryState.PENDING,
         # A retry time further ahead than any backoff means the clock stepped back: due now.
-        or_(Delivery.available_at <= now, Delivery.available_at > now + MAX_DELAY + _CLOCK_SLACK),
+        due(Delivery.available_at, now, MAX_DELAY),
         _claimable(now),
     )
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
-    return or_(
-        Delivery.claimed_at.is_(None),
-        Delivery.claimed_at < now - STALE_CLAIM,
-        Delivery.claimed_at > now + _CLOCK_SLACK,  # claimed "in the future": the clock stepped back
-    )
+    return unheld(Delivery.claimed_at, now, STALE_CLAIM)
 
 
 def due_deliveries(session: Session, *, now: datetime, limit: int = 100) -> list[int]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, String, and_, case, func, literal, or_, select, update
+from sqlalchemy import CursorResult, String, and_, case, func, literal, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ from exemptions.letters.content import TITLES
 from exemptions.policy.words import rule_words
 from exemptions.relief.downtime import counted_bounds
 from monitor.config import PageConfig
+from monitor.outbox.claims import unheld
 from monitor.runtime import Runtime
 from monitor.storage.dialect import insert_for
 from monitor.storage.engine import transaction
@@ -43,7 +44,6 @@ from monitor.timefmt import iso
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=5)  # a signing job takes well under a second per letter; this one died
-_CLOCK_SLACK = timedelta(seconds=5)
 MAX_PDF_BYTES = 5 * 1024 * 1024  # a letter is tens of kilobytes; a larger upload is not one of ours
 
 KIND_TITLES = TITLES  # what each kind is called, in English and French, as the letters print it
@@ -155,11 +155,7 @@ class _Batch:
 def _claimable(now: datetime) -> Any:
     return and_(
         Letter.state == LetterState.PENDING,
-        or_(
-            Letter.claimed_at.is_(None),
-            Letter.claimed_at < now - STALE_CLAIM,
-            Letter.claimed_at > now + _CLOCK_SLACK,  # claimed "in the future": the clock stepped back
-        ),
+        unheld(Letter.claimed_at, now, STALE_CLAIM),
     )
 
 
@@ -500,12 +496,60 @@ def case_letters_pending(session: Session, case_id: str) -> int:
     )
 
 
+# What verification reads of a letter: one statement, no ORM identity map, the component's name joined in.
+# It is the hottest public path (every officer's scan of a QR code), so it stays one round trip.
+_SHOWN = (
+    Letter.id,
+    Letter.code,
+    Letter.kind,
+    Letter.case_id,
+    Letter.component_id,
+    Letter.outage_ids,
+    Letter.window_start,
+    Letter.window_end,
+    Letter.original_deadline,
+    Letter.new_deadline,
+    Letter.paper_from,
+    Letter.paper_until,
+    Letter.rules,
+    Letter.time_zone,
+    Letter.facts,
+    Letter.evidence_digest,
+    Letter.pdf_sha256,
+    Letter.issued_at,
+    Letter.superseded_by,
+    Letter.superseded_at,
+    Component.name.label("component_name"),
+)
+
+
+def verification(session: Session, code: str, page: PageConfig) -> dict[str, Any] | None:
+    """What `GET /api/v1/verify/<code>` answers for an issued letter, or None when no letter has that code."""
+    canonical = normalise(code)
+    if canonical is None:
+        return None
+    row = session.execute(
+        select(*_SHOWN)
+        .outerjoin(Component, Component.id == Letter.component_id)
+        .where(Letter.code == canonical, Letter.state == LetterState.ISSUED)
+    ).first()
+    return None if row is None else _shown(row, row.component_name, page)
+
+
 def verification_json(session: Session, letter: Letter, page: PageConfig) -> dict[str, Any]:
-    """What anyone may learn from a code: what the letter grants and rests on; no contact or access data."""
+    """The same answer for a letter already loaded (a file brought to be checked)."""
+    component = session.get(Component, letter.component_id) if letter.component_id else None
+    return _shown(letter, component.name if component else None, page)
+
+
+def _shown(letter: Any, component_name: str | None, page: PageConfig) -> dict[str, Any]:
+    """What anyone may learn from a code: what the letter grants and rests on; no contact or access data.
+
+    `letter` is a Letter or a row of _SHOWN: both carry the same attribute names.
+    """
     if letter.code is None:
         raise ValueError(f"letter {letter.id} has no code: it has not been issued")
     zone = letter.time_zone
-    component = session.get(Component, letter.component_id) if letter.component_id else None
     grants: dict[str, Any]
     if letter.kind is LetterKind.EXTENSION:
         grants = {
@@ -531,7 +575,7 @@ def verification_json(session: Session, letter: Letter, page: PageConfig) -> dic
         "grants": grants,
         "component": None
         if letter.component_id is None
-        else {"id": letter.component_id, "name": component.name if component else letter.component_id},
+        else {"id": letter.component_id, "name": component_name or letter.component_id},
         "outage_window": {"start": iso(letter.window_start, zone), "end": iso(letter.window_end, zone)},
         "outage_ids": list(letter.outage_ids),
         "time_zone": zone,

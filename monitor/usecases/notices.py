@@ -14,7 +14,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, func, select, update
 from sqlalchemy.orm import Session, undefer
 
 from exemptions.letters import display
@@ -22,7 +22,8 @@ from monitor.notify.channel import SendError
 from monitor.notify.email import EmailChannel
 from monitor.notify.notice_text import NoticeContent, subject, text_body, webhook_payload
 from monitor.notify.webhook import WebhookChannel
-from monitor.outbox.backoff import retry_delay
+from monitor.outbox.backoff import MAX_DELAY, retry_delay
+from monitor.outbox.claims import due, unheld
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction, utcnow
 from monitor.storage.enums import LetterKind, NoticeChannel, NoticeState
@@ -31,7 +32,6 @@ from monitor.timefmt import iso
 from monitor.usecases.letters import pdf_url, verify_url
 
 STALE_CLAIM = timedelta(minutes=2)  # a send is bounded by NOTICE_TIMEOUT (at most 2 minutes)
-_CLOCK_SLACK = timedelta(seconds=5)
 
 EVENT_TYPES = {
     LetterKind.EXTENSION: "case.relief.final",
@@ -43,8 +43,8 @@ EVENT_TYPES = {
 def _due(now: datetime) -> Any:
     return and_(
         Notice.state == NoticeState.PENDING,
-        or_(Notice.available_at <= now, Notice.available_at > now + timedelta(hours=1)),
-        or_(Notice.claimed_at.is_(None), Notice.claimed_at < now - STALE_CLAIM, Notice.claimed_at > now + _CLOCK_SLACK),
+        due(Notice.available_at, now, MAX_DELAY),
+        unheld(Notice.claimed_at, now, STALE_CLAIM),
     )
 
 

@@ -96,10 +96,10 @@ def _not_found_json(code: str) -> Response:
 @selfservice.get("/api/v1/verify/<code>")
 @limiter.limit(_verify_limit)
 def verify_json(code: str) -> Response:
-    letter = letter_use.find(db(), code)
-    if letter is None:
+    shown = letter_use.verification(db(), code, current_runtime().config.page)
+    if shown is None:
         return _not_found_json(code)
-    response = jsonify(letter_use.verification_json(db(), letter, current_runtime().config.page))
+    response = jsonify(shown)
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
@@ -197,8 +197,7 @@ def verify_form() -> str | BaseResponse:
 @limiter.limit(_verify_limit)
 def verify_page(code: str) -> tuple[str, int]:
     lang = language()
-    letter = letter_use.find(db(), code)
-    info = None if letter is None else letter_use.verification_json(db(), letter, current_runtime().config.page)
+    info = letter_use.verification(db(), code, current_runtime().config.page)
     return (
         render_template(
             "selfservice/verify.html",

@@ -17,16 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
-from zoneinfo import ZoneInfo
 
 from flask import request
 
 from exemptions.letters import display, normalise
 from exemptions.policy.words import RULE_WORDS
+from monitor.timefmt import NBSP, spoken
 
 LANGUAGES = ("en", "fr")
 
-NBSP = "\u00a0"
 
 ENGLISH: dict[str, str] = {
     # The frame of every page
@@ -516,95 +515,19 @@ def language() -> str:
 
 # --- times as people read them ----------------------------------------------------------------------
 
-_WEEKDAYS = {
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-    "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
-}
-_MONTHS = {
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-    "fr": (
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ),
-}
-# The abbreviations Canadian French uses for the North American zones (HNE: heure normale de l'Est).
-_FRENCH_ZONES = {
-    "NST": "HNT",
-    "NDT": "HAT",
-    "AST": "HNA",
-    "ADT": "HAA",
-    "EST": "HNE",
-    "EDT": "HAE",
-    "CST": "HNC",
-    "CDT": "HAC",
-    "MST": "HNR",
-    "MDT": "HAR",
-    "PST": "HNP",
-    "PDT": "HAP",
-}
-
-
-def _zone_abbreviation(moment: datetime, lang: str) -> str:
-    name = moment.tzname() or ""
-    if name and name[0] not in "+-":
-        return _FRENCH_ZONES.get(name, name) if lang == "fr" else name
-    offset = moment.utcoffset()
-    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
-    sign = "-" if minutes < 0 else "+"
-    hours, rest = divmod(abs(minutes), 60)
-    return f"UTC{sign}{hours:02d}:{rest:02d}"
-
 
 def when(value: str | datetime | None, zone: str, lang: str) -> str:
-    """A moment as a reader says it, in `zone` with the zone's abbreviation: "Friday, November 20, 2026,
-    10:00 a.m. EST" or "vendredi 20 novembre 2026, 10 h 00 HNE". An empty string for None; a value that is
-    not an ISO 8601 time with an offset is shown as it is."""
+    """A moment as a reader says it (monitor.timefmt.spoken); an empty string for None, and a value that is
+    not an ISO 8601 time with an offset shown as it is."""
     if value is None:
         return ""
     try:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         if moment.tzinfo is None:
             return str(value)
-        moment = moment.astimezone(ZoneInfo(zone))
+        return spoken(moment, zone, lang)
     except (ValueError, KeyError):
         return str(value)
-    french = lang == "fr"
-    weekday = _WEEKDAYS["fr" if french else "en"][moment.weekday()]
-    month = _MONTHS["fr" if french else "en"][moment.month - 1]
-    abbreviation = _zone_abbreviation(moment, lang)
-    if french:
-        day = "1er" if moment.day == 1 else str(moment.day)
-        clock = f"{moment.hour}{NBSP}h{NBSP}{moment.minute:02d}"
-        if moment.second:
-            clock += f"{NBSP}min{NBSP}{moment.second:02d}{NBSP}s"
-        return f"{weekday} {day} {month} {moment.year}, {clock} {abbreviation}"
-    hour = moment.hour % 12 or 12
-    clock = f"{hour}:{moment.minute:02d}" + (f":{moment.second:02d}" if moment.second else "")
-    meridiem = "a.m." if moment.hour < 12 else "p.m."
-    return f"{weekday}, {month} {moment.day}, {moment.year}, {clock}{NBSP}{meridiem} {abbreviation}"
 
 
 def grouped(code: str | None) -> str:

@@ -73,16 +73,19 @@ def test_the_subject_leads_with_the_holder_s_language_and_names_the_case() -> No
 
 def test_dates_are_on_the_case_s_clock_with_the_zone_named() -> None:
     body = text_body(content(language="en"))
-    assert "Original deadline: Friday, November 20, 2026 at 23:59:59 EST (America/Toronto)" in body
-    assert "New deadline: Friday, November 27, 2026 at 23:59 EST (America/Toronto)" in body
-    assert "Délai initial\u00a0: vendredi 20 novembre 2026 à 23 h 59 min 59 s EST (America/Toronto)" in body
-    assert "Nouveau délai\u00a0: vendredi 27 novembre 2026 à 23 h 59 EST (America/Toronto)" in body
+    assert "Original deadline: Friday, November 20, 2026, 11:59:59\u00a0p.m. EST (America/Toronto)" in body
+    assert "New deadline: Friday, November 27, 2026, 11:59\u00a0p.m. EST (America/Toronto)" in body
+    assert (
+        "Délai initial\u00a0: vendredi 20 novembre 2026, "
+        "23\u00a0h\u00a059\u00a0min\u00a059\u00a0s HNE (America/Toronto)" in body
+    )
+    assert "Nouveau délai\u00a0: vendredi 27 novembre 2026, 23\u00a0h\u00a059 HNE (America/Toronto)" in body
     assert "04:59" not in body  # the UTC clock is never shown to the holder
 
 
 def test_the_same_instant_reads_differently_in_another_zone() -> None:
     body = text_body(content(language="en", time_zone="America/Vancouver"))
-    assert "Friday, November 27, 2026 at 20:59 PST (America/Vancouver)" in body
+    assert "Friday, November 27, 2026, 8:59\u00a0p.m. PST (America/Vancouver)" in body
 
 
 def test_the_body_gives_the_letter_s_code_and_where_to_verify_it() -> None:
@@ -117,9 +120,9 @@ def test_a_paper_filing_notice_gives_its_period_in_both_languages() -> None:
     )
     body = text_body(notice)
     assert "You may file on paper" in body
-    assert "Paper filing accepted from Friday, November 20, 2026 at 09:00 EST (America/Toronto)" in body
-    assert "until Monday, November 23, 2026 at 23:59:59 EST (America/Toronto)" in body
-    assert "Dépôt sur papier accepté du vendredi 20 novembre 2026 à 9 h 00 EST (America/Toronto)" in body
+    assert "Paper filing accepted from Friday, November 20, 2026, 9:00\u00a0a.m. EST (America/Toronto)" in body
+    assert "until Monday, November 23, 2026, 11:59:59\u00a0p.m. EST (America/Toronto)" in body
+    assert "Dépôt sur papier accepté du vendredi 20 novembre 2026, 9\u00a0h\u00a000 HNE (America/Toronto)" in body
     assert subject(notice).startswith("You may file on paper / Vous pouvez déposer sur papier")
 
 

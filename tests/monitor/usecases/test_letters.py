@@ -131,7 +131,12 @@ def test_a_later_letter_that_gives_more_supersedes_the_earlier_which_still_verif
         old = letters.find(session, first.code)
         assert old is not None
         shown = letters.verification_json(session, old, runtime.config.page)
+        # The public path reads the same answer in one statement, whatever case the code is typed in.
+        assert letters.verification(session, first.code.lower(), runtime.config.page) == shown
+        assert letters.verification(session, "0" * 13, runtime.config.page) is None
+        assert letters.verification(session, "not a code", runtime.config.page) is None
     assert shown["valid"] is True and shown["superseded_by"] == second.code
+    assert shown["component"] is not None and shown["component"]["name"] != shown["component"]["id"]
     # The authorisation's period grew too: its letter is replaced by the longer one, per case.
     paper = all_letters(runtime, LetterKind.PAPER_FILING)
     assert [row.superseded_by is not None for row in paper] == [True, False]

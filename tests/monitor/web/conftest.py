@@ -1,5 +1,5 @@
 """The web tests' parts: the ops test app (offline configuration, a bearer token, a clock stopped at NOW),
-a recorded outage, and Debian's chromium."""
+a recorded outage, a case with an access code, and Debian's chromium."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import pytest
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, sync_playwright
 
+from exemptions.cases.access import hash_code
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
-from monitor.storage.models import Outage
+from monitor.storage.models import Case, CaseComponent, Outage
 from monitor.web import create_app
 from tests.conftest import OFFLINE_CONFIG, make_runtime
 
@@ -62,6 +63,29 @@ def add_outage(runtime: Runtime) -> int:
         session.add(outage)
         session.flush()
         return outage.id
+
+
+def add_case(
+    runtime: Runtime,
+    case_id: str,
+    *,
+    deadline: datetime,
+    access_code: str | None,
+    email: str | None = None,
+) -> None:
+    """An extendable case on the permanent residence portal, on Toronto's clock, its access code hashed."""
+    with transaction(runtime.sessions) as session:
+        session.add(
+            Case(
+                case_id=case_id,
+                deadline=deadline,
+                time_zone="America/Toronto",
+                extendable=True,
+                email=email,
+                access_hash=None if access_code is None else hash_code(access_code),
+                components=[CaseComponent(component_id="pr-portal")],
+            )
+        )
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

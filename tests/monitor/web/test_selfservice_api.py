@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from exemptions.cases.access import hash_code
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import GrantStatus, Severity
-from monitor.storage.models import Case, CaseComponent, Outage, PaperAuthorisation
+from monitor.storage.models import Outage, PaperAuthorisation
 from monitor.web import create_app
 from tests.conftest import OFFLINE_CONFIG, make_runtime, record_checks
 from tests.monitor.web.conftest import NOW, TOKEN, add_outage, bearer
+from tests.monitor.web.conftest import add_case as web_case
 
 ACCESS_CODE = "K7QM-2XPR-9WD4"
 
@@ -37,19 +37,8 @@ def employer(**overrides: Any) -> dict[str, Any]:
 
 
 def add_case(runtime: Runtime, case_id: str = "IMM-0042", *, access_code: str | None = ACCESS_CODE) -> None:
-    with transaction(runtime.sessions) as session:
-        session.add(
-            Case(
-                case_id=case_id,
-                deadline=datetime(2026, 11, 20, 15, 30, tzinfo=UTC),
-                time_zone="America/Toronto",
-                extendable=True,
-                email="holder@example.ca",
-                access_hash=None if access_code is None else hash_code(access_code),
-            )
-        )
-        session.flush()
-        session.add(CaseComponent(case_id=case_id, component_id="pr-portal"))
+    due = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)  # 10:30 EST, inside the outage
+    web_case(runtime, case_id, deadline=due, access_code=access_code, email="holder@example.ca")
 
 
 def attestation(client: FlaskClient, runtime: Runtime) -> dict[str, Any]:

@@ -25,18 +25,17 @@ from sqlalchemy import update
 from werkzeug.serving import make_server
 
 import monitor.web
-from exemptions.cases.access import hash_code
 from exemptions.policy.model import Rule
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import LetterKind
-from monitor.storage.models import Case, CaseComponent, Check, Letter, Outage
+from monitor.storage.models import Check, Letter, Outage
 from monitor.usecases.letters import KIND_TITLES, issue_letters, letter_pdf
 from monitor.usecases.relief import relieve
 from monitor.usecases.selfservice import request_paper_filing
 from monitor.web import create_app
 from monitor.web.texts import ENGLISH, FRENCH, language, texts, when
-from tests.monitor.web.conftest import add_outage
+from tests.monitor.web.conftest import add_case, add_outage
 
 WEB = Path(monitor.web.__file__).parent
 STYLESHEET = WEB / "static" / "selfservice.css"
@@ -163,17 +162,7 @@ def attestation_code(runtime: Runtime) -> str:
 def case_with_extension(runtime: Runtime) -> None:
     """A case due 17:00 EST on 20 November, the day of the outage: relief extends it and a letter is signed."""
     outage_id = add_outage(runtime)
-    with transaction(runtime.sessions) as session:
-        session.add(
-            Case(
-                case_id=CASE_ID,
-                deadline=datetime(2026, 11, 20, 22, 0, tzinfo=UTC),
-                time_zone="America/Toronto",
-                extendable=True,
-                access_hash=hash_code(ACCESS_CODE),
-                components=[CaseComponent(component_id="pr-portal")],
-            )
-        )
+    add_case(runtime, CASE_ID, deadline=datetime(2026, 11, 20, 22, 0, tzinfo=UTC), access_code=ACCESS_CODE)
     relieve(runtime, outage_id)
     assert beside_the_browser(lambda: issue_letters(runtime)) == 1
 
