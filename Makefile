@@ -36,6 +36,9 @@ bench: $(VENV)/.installed services
 	$(PY) -m bench.imports
 	$(PY) -m bench.letters
 	$(PY) -m bench.verify_load
+	$(PY) -m bench.probe_throughput
+	$(PY) -m bench.detection_latency --mode embedded
+	$(PY) -m bench.detection_latency --mode distributed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

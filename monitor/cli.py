@@ -28,6 +28,9 @@ from monitor.web import create_app
 
 log = logging.getLogger("portalwatch")
 
+# Worker processes with `--pool prefork`: one per core of a small (2-core) machine.
+DEFAULT_PROCESSES = 2
+
 
 class WeakSecret(Exception):
     pass
@@ -142,10 +145,14 @@ def worker_main(args: argparse.Namespace) -> int:
     queues = [jobs.probe_queue(loc) for loc in locations]
     if not args.probes_only:
         queues.append(jobs.DEFAULT_QUEUE)
-    argv = ["worker", "--loglevel", args.loglevel, "-Q", ",".join(queues), "--concurrency", str(args.concurrency)]
+    # One process by default: batches of checks wait on its one event loop, so threads
+    # (PORTALWATCH_PROBE_BATCHES of them) are enough, and every extra process costs its own memory,
+    # loop and connection pool. `--pool prefork` gives CPU-bound work (letters, imports) more cores.
+    pool = args.pool or "threads"
+    concurrency = args.concurrency or (settings.probe_batches if pool == "threads" else DEFAULT_PROCESSES)
+    argv = ["worker", "--loglevel", args.loglevel, "-Q", ",".join(queues), "--concurrency", str(concurrency)]
     argv += ["--hostname", f"portalwatch-{'-'.join(locations)}@%h", "--without-gossip", "--without-mingle"]
-    if args.pool:
-        argv += ["--pool", args.pool]
+    argv += ["--pool", pool]
     make_celery(settings).worker_main(argv)
     return 0
 
@@ -181,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config")
     p.add_argument("--locations", help="probe locations whose queues this worker takes (default $PORTALWATCH_LOCATION)")
     p.add_argument("--probes-only", action="store_true", help="take only probe queues, not the default queue")
-    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help=f"threads (default $PORTALWATCH_PROBE_BATCHES), or processes with --pool prefork ({DEFAULT_PROCESSES})",
+    )
     p.add_argument("--pool", choices=["prefork", "threads", "solo"], default=None)
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(func=worker_main)

@@ -26,6 +26,7 @@ from monitor.config import Config, load_config
 from monitor.notify.slack.channel import SlackChannel
 from monitor.settings import Settings
 from monitor.storage.engine import make_engine, make_sessionmaker, utcnow
+from probes.engine import ProbeEngine
 
 
 class Dispatch(Protocol):
@@ -42,12 +43,14 @@ class Runtime:
     clock: Callable[[], datetime] = field(default=utcnow)
     dispatch: Dispatch | None = None  # None: jobs run inline, in the caller's thread
     _signer: Signer | None = field(default=None, repr=False)
+    _probe_engine: ProbeEngine[Any] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def create(cls, settings: Settings, config: Config | None = None) -> Runtime:
         config = config if config is not None else load_config(settings.config_path)
-        engine = make_engine(settings.database)
+        # The probe batches' threads, and a few more for deliveries, relief and the scheduler.
+        engine = make_engine(settings.database, pool_size=settings.probe_batches + 4)
         token = settings.slack_token.get_secret_value() if settings.slack_token else None
         return cls(
             settings=settings,
@@ -78,7 +81,16 @@ class Runtime:
             return self.settings.secret_key.get_secret_value()
         return kept_secret(self.settings.data_path / "secret-key", lambda: secrets.token_hex(32))
 
+    def probe_engine(self) -> ProbeEngine[Any]:
+        """This process's event loop for checks, started on first use (after any fork)."""
+        with self._lock:
+            if self._probe_engine is None:
+                self._probe_engine = ProbeEngine(concurrency=self.settings.probe_concurrency)
+            return self._probe_engine
+
     def close(self) -> None:
+        if self._probe_engine is not None:
+            self._probe_engine.close()
         self.engine.dispose()
 
 

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     notice_timeout: float = Field(10.0, gt=0, le=120, validation_alias=_env("NOTICE_TIMEOUT", "notice_timeout"))
     # How many reverse proxies in front of the web set X-Forwarded-For: the client address rate limits count by.
     trusted_proxies: int = Field(0, ge=0, le=5, validation_alias=_env("PORTALWATCH_TRUSTED_PROXIES", "trusted_proxies"))
+    # Checks one process runs at once on its event loop; more wait their turn (and show as late).
+    probe_concurrency: int = Field(
+        1000, ge=1, le=20000, validation_alias=_env("PORTALWATCH_PROBE_CONCURRENCY", "probe_concurrency")
+    )
+    # Batches of checks a worker process handles at once: each waits for its slowest check, so a few
+    # hung targets do not hold back the batches behind them.
+    probe_batches: int = Field(8, ge=1, le=64, validation_alias=_env("PORTALWATCH_PROBE_BATCHES", "probe_batches"))
     # Signs session cookies and form tokens (CSRF); made and kept in data_dir when not set.
     secret_key: SecretStr | None = Field(None, validation_alias=_env("PORTALWATCH_SECRET_KEY", "secret_key"))
 

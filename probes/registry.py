@@ -6,7 +6,8 @@ storage and workers only ever see `ProbeSpec`, `parse_spec` and `run_probe`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
@@ -24,9 +25,18 @@ class Kind:
     name: str
     spec: type[ProbeSpecBase]
     run: Callable[..., CheckResult]
+    # The kind's own coroutine, given the engine's shared HTTP session; a kind without one runs its
+    # blocking runner on a thread of the loop's pool.
+    run_async: Callable[..., Awaitable[CheckResult]] | None = None
 
 
-KINDS: tuple[Kind, ...] = (Kind("http", HttpProbeSpec, run_http_probe),)
+async def _http_async(spec: HttpProbeSpec, location: str, *, session: Any) -> CheckResult:
+    from probes.http.aio import run_http_probe_async  # aiohttp only where the engine runs
+
+    return await run_http_probe_async(spec, location, session=session)
+
+
+KINDS: tuple[Kind, ...] = (Kind("http", HttpProbeSpec, run_http_probe, _http_async),)
 _BY_NAME = {kind.name: kind for kind in KINDS}
 
 
@@ -60,3 +70,13 @@ def run_probe(spec: ProbeSpecBase, location: str, **kwargs: Any) -> CheckResult:
     if kind is None:
         raise ValueError(f"no runner for probe type {spec.type!r}")
     return kind.run(spec, location, **kwargs)
+
+
+async def run_probe_async(spec: ProbeSpecBase, location: str, *, session: Any) -> CheckResult:
+    """Run `spec` once from `location` on the running event loop, sharing `session` (aiohttp's)."""
+    kind = _BY_NAME.get(spec.type)
+    if kind is None:
+        raise ValueError(f"no runner for probe type {spec.type!r}")
+    if kind.run_async is not None:
+        return await kind.run_async(spec, location, session=session)
+    return await asyncio.to_thread(kind.run, spec, location)

@@ -88,3 +88,14 @@ def advance(
             last_ok_before_down=streak.last_ok_at,
         )
     return new
+
+
+def undecided(streak: Streak, *, failure_threshold: int, recovery_threshold: int) -> bool:
+    """Whether the streak is between two states: failing but not yet down, or succeeding but still down.
+
+    Such a probe is checked again at once rather than at its next slot, until the streak is decided
+    either way; a probe whose thresholds are 1 is decided by every check.
+    """
+    if streak.down:
+        return 0 < streak.successes < recovery_threshold
+    return 0 < streak.failures < failure_threshold

@@ -52,6 +52,11 @@ class Leadership(Protocol):
         """Goes up each time leadership is taken; the scheduler re-reads its floors when it changes."""
         ...
 
+    @property
+    def leading(self) -> bool:
+        """Whether this scheduler led at its last `lead()`; no Redis call."""
+        ...
+
     def lead(self) -> bool:
         """Whether this scheduler may send now; renews or tries to take leadership as due. Never raises."""
         ...
@@ -76,6 +81,7 @@ class Alone:
     """
 
     term = 1
+    leading = True
 
     def lead(self) -> bool:
         return True

@@ -22,7 +22,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> Engine:
+    """`pool_size`: connections kept open (PostgreSQL); as many as the process has threads using the
+    database, so none is opened and closed again for every transaction."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _serialize_sqlite_writers(engine)
@@ -30,6 +32,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # A database host that drops packets instead of refusing would otherwise hold each request for the
     # kernel's TCP timeout (minutes); five seconds, then the web answers 503 and workers retry.
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    if pool_size is not None:
+        kwargs.setdefault("pool_size", pool_size)
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 

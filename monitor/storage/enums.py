@@ -59,6 +59,13 @@ class DecisionChange(StrEnum):
     FLAGGED = "flagged"  # not extendable: the case is marked affected, its deadline kept
 
 
+class CheckKind(StrEnum):
+    """Why a check ran: its place in the schedule, or to confirm at once what a scheduled check just saw."""
+
+    SCHEDULED = "scheduled"  # its slot is a slot of the probe's interval grid
+    CONFIRMATION = "confirmation"  # its slot is the moment it was asked for, between two scheduled ones
+
+
 class WatchState(StrEnum):
     """Whether checks of a component are arriving (see detection.staleness)."""
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from monitor.storage.engine import Base, utcnow
 from monitor.storage.enums import (
+    CheckKind,
     Consumer,
     DecisionChange,
     DeliveryState,
@@ -108,6 +109,11 @@ class Check(Base):
     probe_id: Mapped[str] = mapped_column(ForeignKey("probes.id"))
     location: Mapped[str] = mapped_column(String(64))
     slot: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A confirmation is a check of its own: its slot is the instant it was asked for, so it never takes
+    # a scheduled slot's place and a redelivered confirmation is recorded once too.
+    kind: Mapped[CheckKind] = mapped_column(
+        enum_column(CheckKind, "kind"), default=CheckKind.SCHEDULED, server_default=CheckKind.SCHEDULED.value
+    )
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ok: Mapped[bool] = mapped_column(Boolean)
     latency_ms: Mapped[float | None] = mapped_column(Float)

@@ -4,14 +4,16 @@ all in one transaction."""
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, fields
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.detection.staleness import stale_after
-from monitor.detection.streaks import Streak, advance
+from monitor.detection.streaks import Streak, advance, undecided
 from monitor.detection.transitions import (
     CloseOutage,
     ExtendOutage,
@@ -23,9 +25,9 @@ from monitor.outbox.store import emit
 from monitor.runtime import Runtime
 from monitor.storage.dialect import insert_for
 from monitor.storage.engine import transaction
-from monitor.storage.enums import EventKind, OutageSource, Severity, WatchState
+from monitor.storage.enums import CheckKind, EventKind, OutageSource, Severity, WatchState
 from monitor.storage.models import Check, Component, Location, Outage, Probe, ProbeState
-from probes import CheckResult, parse_spec, run_probe
+from probes import CheckResult, ProbeSpecBase, parse_spec, run_probe
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,62 @@ def run_check(runtime: Runtime, probe_id: str, location: str, slot: datetime) ->
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Due:
+    """One check a batch asks for: which probe, which slot, and why."""
+
+    probe_id: str
+    slot: datetime
+    kind: CheckKind = CheckKind.SCHEDULED
+
+
+# Parsed specs by probe id, with the stored form they were parsed from: a batch of a thousand checks
+# must not validate a thousand specs that have not changed since the last batch.
+_SPECS: dict[str, tuple[Any, ProbeSpecBase]] = {}
+
+
+def _spec(probe: Probe) -> ProbeSpecBase:
+    cached = _SPECS.get(probe.id)
+    if cached is not None and cached[0] == probe.spec:
+        return cached[1]
+    spec = parse_spec(probe.spec)
+    _SPECS[probe.id] = (probe.spec, spec)
+    return spec
+
+
+def run_checks(runtime: Runtime, location: str, due: Sequence[Due]) -> Iterator[Recorded]:
+    """Run a batch of checks from `location` at once and record them as they finish, a group per transaction.
+
+    Yields what each group's transaction recorded, after it committed, so the caller hands out its
+    deliveries and confirmations while the rest of the batch is still running. A redelivered batch
+    runs only the checks not recorded yet.
+    """
+    if not due:
+        return
+    wanted = {(d.probe_id, d.slot): d for d in due}
+    with transaction(runtime.sessions) as session:
+        probe_ids = {d.probe_id for d in due}
+        done = {
+            (row.probe_id, row.slot)
+            for row in session.execute(
+                select(Check.probe_id, Check.slot).where(
+                    Check.location == location,
+                    Check.probe_id.in_(probe_ids),
+                    Check.slot.in_({d.slot for d in due}),
+                )
+            )
+        }
+        probes = {p.id: p for p in session.scalars(select(Probe).where(Probe.id.in_(probe_ids), Probe.active))}
+        todo = [(d, _spec(probes[d.probe_id])) for key, d in wanted.items() if key not in done and d.probe_id in probes]
+    # No transaction is held open while the portal is being probed.
+    grace_days = runtime.config.relief.grace_days
+    for group in runtime.probe_engine().stream(todo, location):
+        observed = [Observed(result, d.slot, d.kind) for d, result in group]
+        with transaction(runtime.sessions) as session:
+            recorded = record_checks(session, observed, grace_days=grace_days, now=runtime.clock(), probes=probes)
+        yield recorded
+
+
 def record_check(
     session: Session, result: CheckResult, *, slot: datetime, grace_days: int | None, now: datetime
 ) -> list[int]:
@@ -72,59 +130,157 @@ def record_check(
 
     A second delivery of the same (probe, location, slot) stores nothing and changes nothing.
     """
-    probe = session.get(Probe, result.probe_id)
-    if probe is None:
+    if session.get(Probe, result.probe_id) is None:
         raise LookupError(f"no probe {result.probe_id!r}")
-    # Every check of a component passes through this lock, so the component's streaks and its open
-    # outage are read and written by one transaction at a time, on any number of workers.
-    component = session.execute(
-        select(Component).where(Component.id == probe.component_id).with_for_update()
-    ).scalar_one()
+    return record_checks(session, [Observed(result, slot)], grace_days=grace_days, now=now).deliveries
 
-    check_id = session.scalar(
-        insert_for(session, Check)
-        .values(
-            probe_id=result.probe_id,
-            location=result.location,
-            slot=slot,
-            started_at=result.started_at,
-            ok=result.ok,
-            latency_ms=result.latency_ms,
-            status_code=result.status_code,
-            error_class=result.error_class.value if result.error_class else None,
-            error=result.error,
-            evidence=result.evidence,
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """A check as run: its result, and the slot (and kind) that identify it."""
+
+    result: CheckResult
+    slot: datetime
+    kind: CheckKind = CheckKind.SCHEDULED
+
+
+@dataclass
+class Recorded:
+    recorded: int = 0  # checks stored by this call; a redelivered one is not stored again
+    deliveries: list[int] = field(default_factory=list)  # outbox deliveries to hand out after commit
+    # (probe, location) pairs whose streak is undecided (a first failure of a probe that was up, a first
+    # success of one that was down): their confirmation checks are to be sent at once, after commit.
+    confirm: list[tuple[str, str]] = field(default_factory=list)
+
+
+def record_checks(
+    session: Session,
+    observed: Sequence[Observed],
+    *,
+    grace_days: int | None,
+    now: datetime,
+    probes: Mapping[str, Probe] | None = None,
+) -> Recorded:
+    """Store a batch of checks and fold them into detection, in one transaction and a few statements.
+
+    One INSERT for the batch keeps the (probe, location, slot) uniqueness: a redelivered batch, or a
+    check another worker already stored, inserts nothing and folds nothing. Streaks are folded in slot
+    order; each component touched is locked once, and its outage decided once at the end of the batch
+    (and at once after any check that turned a probe down or up, so a batch that holds both never
+    skips the outage between them).
+    """
+    done = Recorded()
+    if not observed:
+        return done
+    if probes is None:  # else the caller read them for this batch (their ids, thresholds, intervals)
+        probes = {
+            p.id: p for p in session.scalars(select(Probe).where(Probe.id.in_({o.result.probe_id for o in observed})))
+        }
+    known = [o for o in observed if o.result.probe_id in probes]
+    if len(known) < len(observed):
+        gone = sorted({o.result.probe_id for o in observed} - probes.keys())
+        log.info("checks of probes no longer configured are not recorded: %s", ", ".join(gone))
+    if not known:
+        return done
+    # Every check of a component passes through its row lock, so the component's streaks and its open
+    # outage are read and written by one transaction at a time, on any number of workers. A batch takes
+    # its locks in one order (by id), so two batches never wait on each other in a cycle.
+    component_ids = sorted({probes[o.result.probe_id].component_id for o in known})
+    components = {
+        c.id: c
+        for c in session.scalars(
+            select(Component).where(Component.id.in_(component_ids)).order_by(Component.id).with_for_update()
         )
+    }
+    inserted = session.execute(
+        insert_for(session, Check)
         .on_conflict_do_nothing(index_elements=["probe_id", "location", "slot"])
-        .returning(Check.id)
+        .returning(Check.id, Check.probe_id, Check.location, Check.slot),
+        [_check_row(o) for o in known],
+    ).all()
+    if not inserted:
+        return done
+    ids = {(row.probe_id, row.location, row.slot): row.id for row in inserted}
+    stored = sorted(
+        ((o, ids[identity]) for o in known if (identity := (o.result.probe_id, o.result.location, o.slot)) in ids),
+        key=lambda pair: pair[0].slot,
     )
-    if check_id is None:
-        return []
-
-    state = session.get(ProbeState, (probe.id, result.location))
-    if state is None:
-        state = ProbeState(probe_id=probe.id, location=result.location, failures=0, successes=0, down=False)
-        session.add(state)
-    streak = advance(
-        streak_of(state),
-        ok=result.ok,
-        at=result.started_at,
-        slot=slot,
-        check_id=check_id,
-        failure_threshold=probe.failure_threshold,
-        recovery_threshold=probe.recovery_threshold,
-        stale_after=stale_after(timedelta(seconds=probe.interval_seconds)),
-    )
-    for name, value in asdict(streak).items():
-        setattr(state, name, value)
+    done.recorded = len(stored)
+    pairs = {(o.result.probe_id, o.result.location) for o, _ in stored}
+    states = {
+        (state.probe_id, state.location): state
+        for state in session.scalars(select(ProbeState).where(ProbeState.probe_id.in_({p for p, _ in pairs})))
+        if (state.probe_id, state.location) in pairs
+    }
+    counting = set(session.scalars(select(Location.id).where(Location.active)))
+    touched: dict[str, datetime] = {}  # component -> latest check time among counted checks
+    deciding: set[str] = set()  # components whose outage these checks may change
+    for o, check_id in stored:
+        result = o.result
+        probe = probes[result.probe_id]
+        key = (probe.id, result.location)
+        state = states.get(key)
+        if state is None:
+            state = ProbeState(probe_id=probe.id, location=result.location, failures=0, successes=0, down=False)
+            session.add(state)
+            states[key] = state
+        before = streak_of(state)
+        streak = advance(
+            before,
+            ok=result.ok,
+            at=result.started_at,
+            slot=o.slot,
+            check_id=check_id,
+            failure_threshold=probe.failure_threshold,
+            recovery_threshold=probe.recovery_threshold,
+            stale_after=stale_after(timedelta(seconds=probe.interval_seconds)),
+        )
+        if streak is not before:
+            for name in _STREAK_FIELDS:  # not asdict(): it deep-copies, once per check
+                setattr(state, name, getattr(streak, name))
+        if streak is not before and undecided(
+            streak, failure_threshold=probe.failure_threshold, recovery_threshold=probe.recovery_threshold
+        ):
+            done.confirm.append(key)
+        if not (probe.active and result.location in counting):
+            continue
+        component = components[probe.component_id]
+        if component.id not in touched or result.started_at > touched[component.id]:
+            touched[component.id] = result.started_at
+        if streak.down:
+            deciding.add(component.id)
+        if streak.down != before.down:
+            session.flush()
+            done.deliveries += _note_watched(session, component, touched.pop(component.id), now=now)
+            done.deliveries += apply_transition(session, component.id, grace_days=grace_days, now=now)
+            deciding.discard(component.id)
     session.flush()
+    for component_id, at in touched.items():
+        done.deliveries += _note_watched(session, components[component_id], at, now=now)
+    # The outage is decided again only where it can change: a probe turned down or up (done above,
+    # at once), or a probe still down failed again (its outage's last failure moves). A group of
+    # checks that left every streak up and none changed leaves the outage as it was, and reading
+    # every streak of the component again for nothing was most of the cost of recording a check.
+    for component_id in sorted(deciding):
+        done.deliveries += apply_transition(session, component_id, grace_days=grace_days, now=now)
+    return done
 
-    deliveries: list[int] = []
-    location_counts = session.scalar(select(Location.active).where(Location.id == result.location)) is True
-    if probe.active and location_counts:
-        deliveries += _note_watched(session, component, result.started_at, now=now)
-        deliveries += apply_transition(session, component.id, grace_days=grace_days, now=now)
-    return deliveries
+
+def _check_row(o: Observed) -> dict[str, Any]:
+    result = o.result
+    return {
+        "probe_id": result.probe_id,
+        "location": result.location,
+        "slot": o.slot,
+        "kind": o.kind,
+        "started_at": result.started_at,
+        "ok": result.ok,
+        "latency_ms": result.latency_ms,
+        "status_code": result.status_code,
+        "error_class": result.error_class.value if result.error_class else None,
+        "error": result.error,
+        "evidence": result.evidence,
+    }
 
 
 def _note_watched(session: Session, component: Component, at: datetime, *, now: datetime) -> list[int]:

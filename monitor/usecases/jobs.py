@@ -12,13 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from monitor.runtime import Runtime
+from monitor.storage.enums import CheckKind
 from monitor.usecases import checks, deliver, imports, letters, monitoring, notices, relief
 
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "default"
 
-RUN_CHECK = "portalwatch.run_check"
+RUN_CHECK = "portalwatch.run_check"  # one check; kept so tasks queued by an older scheduler still run
+RUN_CHECKS = "portalwatch.run_checks"
 DELIVER = "portalwatch.deliver"
 SWEEP_OUTBOX = "portalwatch.sweep_outbox"
 RELIEVE = "portalwatch.relieve"
@@ -48,6 +50,47 @@ def deliver_all(runtime: Runtime, delivery_ids: Iterable[int]) -> None:
 
 def run_check_job(runtime: Runtime, probe_id: str, location: str, slot: str) -> None:
     deliver_all(runtime, checks.run_check(runtime, probe_id, location, datetime.fromisoformat(slot)))
+
+
+def run_checks_job(runtime: Runtime, location: str, due: list[list[str]]) -> int:
+    """Run a batch of checks from one location: `due` is [probe_id, slot (ISO), kind (optional)] each.
+
+    Deliveries and confirmation checks go out as each group of results is committed, not at the end
+    of the batch, so a hung target in the batch delays nobody's alert.
+    """
+    batch = [
+        checks.Due(
+            item[0], datetime.fromisoformat(item[1]), CheckKind(item[2]) if len(item) > 2 else CheckKind.SCHEDULED
+        )
+        for item in due
+    ]
+    total = 0
+    for recorded in checks.run_checks(runtime, location, batch):
+        total += recorded.recorded
+        deliver_all(runtime, recorded.deliveries)
+        confirm(runtime, recorded.confirm)
+    return total
+
+
+def confirm(runtime: Runtime, undecided: Iterable[tuple[str, str]]) -> None:
+    """Check again at once, from every location, the probes whose last check left their streak undecided.
+
+    A first failure of a probe that was up is confirmed (or not) now, not an interval later; so is a
+    first success of one that was down. The confirmation is a check of its own (kind `confirmation`,
+    its slot the moment it was asked for), so it is recorded once however often it is delivered.
+    """
+    probe_ids = sorted({probe_id for probe_id, _ in undecided})
+    if not probe_ids:
+        return
+    slot = confirmation_slot(runtime.clock()).isoformat()
+    for location in runtime.config.locations:
+        items = [[probe_id, slot, CheckKind.CONFIRMATION.value] for probe_id in probe_ids]
+        dispatch(runtime, RUN_CHECKS, (location, items), queue=probe_queue(location))
+
+
+def confirmation_slot(now: datetime) -> datetime:
+    """A confirmation's slot: the moment it was asked for, to the millisecond (every back end keeps that)."""
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def deliver_job(runtime: Runtime, delivery_id: int) -> str:
@@ -140,6 +183,7 @@ def check_monitoring_job(runtime: Runtime) -> int:
 
 JOBS: dict[str, Callable[..., Any]] = {
     RUN_CHECK: run_check_job,
+    RUN_CHECKS: run_checks_job,
     DELIVER: deliver_job,
     SWEEP_OUTBOX: sweep_outbox_job,
     RELIEVE: relieve_job,

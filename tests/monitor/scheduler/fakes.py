@@ -55,7 +55,15 @@ class Recorder:
         self.sent.append(Sent(job, args, queue, expires, self.clock.wall() if self.clock else None))
 
     def checks(self) -> list[Sent]:
-        return [s for s in self.sent if s.job == jobs.RUN_CHECK]
+        """Every check sent, one Sent each with args (probe, location, slot), out of the batches that carried them."""
+        found: list[Sent] = []
+        for s in self.sent:
+            if s.job == jobs.RUN_CHECK:
+                found.append(s)
+            elif s.job == jobs.RUN_CHECKS:
+                location, items = s.args
+                found += [Sent(s.job, (item[0], location, item[1]), s.queue, s.expires, s.wall) for item in items]
+        return found
 
     def jobs(self, job: str) -> list[Sent]:
         return [s for s in self.sent if s.job == job]

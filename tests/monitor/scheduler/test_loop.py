@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from monitor.runtime import Runtime
-from monitor.scheduler.loop import Scheduler
+from monitor.scheduler.loop import MIN_PAUSE, Scheduler, allowance
 from monitor.scheduler.slots import slot_for
 from monitor.usecases import jobs
 from tests.conftest import make_runtime
@@ -121,7 +121,7 @@ def test_a_dispatch_that_fails_is_tried_again_on_the_next_tick(runtime: Runtime)
     broken = True
 
     def dispatch(job: str, args: tuple[Any, ...], *, queue: str, expires: float | None = None) -> None:
-        if broken and job == jobs.RUN_CHECK:
+        if broken and job == jobs.RUN_CHECKS:
             raise ConnectionError("broker down")
         sent(job, args, queue=queue, expires=expires)
 
@@ -131,3 +131,69 @@ def test_a_dispatch_that_fails_is_tried_again_on_the_next_tick(runtime: Runtime)
     broken = False
     clock.advance(0.25)
     assert scheduler.tick() == 4
+
+
+MANY = "components:\n  - id: pr-portal\n    name: Permanent residence portal\n    probes:\n" + "".join(
+    f'      - {{id: p{n:04d}, type: http, url: "http://127.0.0.1:9/{n}", interval: 60s}}\n' for n in range(2000)
+)
+
+
+def test_a_tick_looks_only_at_the_probes_whose_slot_has_started(sqlite_url: str) -> None:
+    runtime = make_runtime(sqlite_url, MANY)
+    try:
+        clock = FakeClock(T0)
+        sent = Recorder()
+        scheduler = Scheduler(runtime, sent, wall=clock.wall, mono=clock.mono)
+        assert scheduler.tick() == 2000  # the first tick sends every probe's current slot
+        sent_again = 0
+        for _ in range(240):  # one minute of ticks: each probe's next slot starts exactly once
+            clock.advance(0.25)
+            before = len(scheduler._queue)
+            sent_now = scheduler.tick()
+            sent_again += sent_now
+            assert len(scheduler._queue) == before  # every probe looked at is queued again at its next slot
+        assert sent_again == 2000
+        assert_each_slot_used_once_and_increasing(sent)
+        # One task per location and tick, never one per check.
+        assert len(sent.jobs(jobs.RUN_CHECKS)) <= 241
+    finally:
+        runtime.close()
+
+
+def test_the_scheduler_sleeps_until_the_next_slot_starts_and_no_longer_than_a_tick(runtime: Runtime) -> None:
+    clock = FakeClock(T0)
+    scheduler = Scheduler(runtime, Recorder(), wall=clock.wall, mono=clock.mono)
+    scheduler.tick()
+    wait = scheduler.next_due_in(clock.wall())
+    next_slot = min(
+        slot_for(p, timedelta(seconds=s), T0) + timedelta(seconds=s) for p, s in (("pr-home", 10), ("pr-login", 60))
+    )
+    assert wait is not None and 0 <= wait <= (next_slot - T0).total_seconds()
+    assert scheduler._pause(0.25) == min(max(wait, MIN_PAUSE), 0.25)
+
+
+def test_checks_wait_at_most_a_fortieth_of_their_interval_to_be_sent_together() -> None:
+    assert allowance(timedelta(seconds=1)) == timedelta(milliseconds=25)
+    assert allowance(timedelta(seconds=10)) == timedelta(milliseconds=250)
+    assert allowance(timedelta(minutes=5)) == timedelta(milliseconds=500)
+
+
+def test_checks_whose_slots_start_close_together_go_out_in_one_task_within_their_allowance(sqlite_url: str) -> None:
+    runtime = make_runtime(sqlite_url, MANY.replace("interval: 60s", "interval: 10s"))
+    try:
+        clock = FakeClock(T0)
+        sent = Recorder(clock)
+        scheduler = Scheduler(runtime, sent, wall=clock.wall, mono=clock.mono)
+        scheduler.tick()
+        sent.sent.clear()
+        while clock.wall() < T0 + timedelta(seconds=20):
+            clock.advance(max(scheduler._pause(0.25), 0.001))
+            scheduler.tick()
+        batches = sent.jobs(jobs.RUN_CHECKS)
+        checks = sent.checks()
+        assert len(checks) >= 2 * 2000 - 50  # two intervals' worth of every probe's slot
+        assert len(batches) <= 2 * 10 / 0.25 + 2  # about one task per allowance, not one per check
+        late = [s.wall - datetime.fromisoformat(s.args[2]) for s in checks if s.wall is not None]
+        assert max(late) <= allowance(timedelta(seconds=10)) + timedelta(milliseconds=5)
+    finally:
+        runtime.close()
