@@ -91,12 +91,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs
 
 import redis
 
-from bench.letters import load_average
+from bench.letters import report
 from bench.relief import BenchFailed, count, fresh_database, print_machine
 from bench.verify_load import free_port, percentile
 from probes.duration import parse_duration
@@ -155,7 +155,31 @@ class Hit:
     ok: bool
 
 
-class Target:
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1, on a thread of this process, served while inside `with`."""
+
+    path = "/"
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{self.path}"
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+class Target(LoopbackServer):
     """A portal page on 127.0.0.1 that answers 200 "Sign in", or 503 once switched; notes every request."""
 
     def __init__(self) -> None:
@@ -185,22 +209,7 @@ class Target:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="bench-target", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-    def __enter__(self) -> Target:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        self._serve(Handler, "bench-target")
 
     def switch(self, *, failing: bool) -> Switch:
         with self.lock:
@@ -235,8 +244,10 @@ class SlackCall:
     auth: str | None
 
 
-class SlackStandIn:
+class SlackStandIn(LoopbackServer):
     """Enough of Slack's Web API for PortalWatch's Slack channel; notes when each call arrived."""
+
+    path = "/api/"
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -289,22 +300,7 @@ class SlackStandIn:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="bench-slack", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/api/"
-
-    def __enter__(self) -> SlackStandIn:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        self._serve(Handler, "bench-slack")
 
     def snapshot(self) -> list[SlackCall]:
         with self.lock:
@@ -933,21 +929,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED, help="seed of the switches' random phases")
     parsed = parser.parse_args(sys.argv[1:] if argv is None else argv)
     args = Args(parsed.trials, parsed.mode, parsed.interval, parsed.seed)
-    try:
+
+    def prelude() -> None:
         print_machine(["sqlite"] if args.mode == "embedded" else ["postgresql"])
         print(versions_line(args.mode))
-        before = load_average()
-        print(flush=True)
-        lines, problems = run(args)
-    except BenchFailed as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
-    print(f"load:     1-minute load average {before:.2f} before the run, {load_average():.2f} after")
-    print("\n".join(lines))
-    if problems:
-        print("FAILED: " + "\nFAILED: ".join(problems), file=sys.stderr)
-        return 1
-    return 0
+
+    return report(prelude, lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -582,6 +582,27 @@ def child(argv: list[str]) -> int:
 
 def load_average() -> float:
     return os.getloadavg()[0]
+
+
+def report(prelude: Callable[[], None], run: Callable[[], tuple[list[str], list[str]]]) -> int:
+    """Print the machine (`prelude`), run the bench, print its lines with the load average around it.
+
+    `run` returns its report's lines and the problems it found; any problem, or a BenchFailed, fails it.
+    """
+    try:
+        prelude()
+        before = load_average()
+        print(flush=True)
+        lines, problems = run()
+    except BenchFailed as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(f"load:     1-minute load average {before:.2f} before the run, {load_average():.2f} after")
+    print("\n".join(lines))
+    if problems:
+        print("FAILED: " + "\nFAILED: ".join(problems), file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

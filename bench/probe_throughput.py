@@ -585,6 +585,9 @@ class Usage:
     pg_backends: int
     peak_rss_mib: float
     processes: int
+    # Mean summed RSS over the first and the last tenth of the window's samples: flat memory keeps them equal.
+    rss_first_mib: float = 0.0
+    rss_last_mib: float = 0.0
 
 
 class Meter:
@@ -600,6 +603,7 @@ class Meter:
         self.pg_base: dict[Key, float] = {}
         self.pg_last: dict[Key, float] = {}
         self.peak_rss_kib = 0
+        self.rss_samples: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-meter", daemon=True)
         self._lock = threading.Lock()
@@ -626,6 +630,7 @@ class Meter:
             self.roles.update(found)
             self.pg_last.update(pg)
             self.peak_rss_kib = max(self.peak_rss_kib, rss)
+            self.rss_samples.append(rss)
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_EVERY):
@@ -650,12 +655,15 @@ class Meter:
         for key, seconds in self.last.items():
             cpu[self.roles[key]] += seconds - self.base.get(key, 0.0)
         pg = sum(seconds - self.pg_base.get(key, 0.0) for key, seconds in self.pg_last.items())
+        tenth = max(len(self.rss_samples) // 10, 1)
         return Usage(
             cpu=cpu,
             pg_cpu=None if self.pg is None else pg,
             pg_backends=len(self.pg_last),
             peak_rss_mib=self.peak_rss_kib / 1024,
             processes=len(self.last),
+            rss_first_mib=sum(self.rss_samples[:tenth]) / tenth / 1024,
+            rss_last_mib=sum(self.rss_samples[-tenth:]) / tenth / 1024,
         )
 
 
@@ -1002,6 +1010,10 @@ def render(results: list[Result]) -> str:
         lines.append(
             f"  {r.name} over {r.seconds:.1f} s (1-minute load average {r.load[0]:.2f} at its start, "
             f"{r.load[1]:.2f} at its end): " + "; ".join(parts)
+        )
+        lines.append(
+            f"    total RSS: {r.usage.rss_first_mib:.0f} MiB over the window's first tenth, "
+            f"{r.usage.rss_last_mib:.0f} MiB over its last tenth"
         )
         recorded = ", ".join(f"{n:,} {kind}" for kind, n in sorted(r.totals.items()))
         lines.append(f"    checks recorded in the whole run: {recorded}; the targets answered {r.target_hits:,}")

@@ -84,9 +84,9 @@ from bench.letters import (
     check_issued,
     is_postgres,
     issue_all,
-    load_average,
     prepare,
     process_cpu_seconds,
+    report,
     validate_sample,
 )
 from bench.relief import (
@@ -695,20 +695,7 @@ def main(argv: list[str] | None = None) -> int:
         parsed.cases,
         parsed.connections,
     )
-    try:
-        print_machine(["postgresql"])
-        before = load_average()
-        print(flush=True)
-        lines, problems = run(args)
-    except BenchFailed as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
-    print(f"load:     1-minute load average {before:.2f} before the run, {load_average():.2f} after")
-    print("\n".join(lines))
-    if problems:
-        print("FAILED: " + "\nFAILED: ".join(problems), file=sys.stderr)
-        return 1
-    return 0
+    return report(lambda: print_machine(["postgresql"]), lambda: run(args))
 
 
 if __name__ == "__main__":

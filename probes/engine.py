@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 import aiohttp
 
 from probes.registry import run_probe_async
-from probes.result import CheckResult, ErrorClass
+from probes.result import CheckResult, ErrorClass, judged
 from probes.spec import ProbeSpecBase
 
 log = logging.getLogger(__name__)
@@ -175,12 +175,4 @@ class ProbeEngine(Generic[T]):
 def _failed(
     spec: ProbeSpecBase, location: str, started_at: datetime, error_class: ErrorClass, error: str
 ) -> CheckResult:
-    return CheckResult(
-        probe_id=spec.id,
-        location=location,
-        started_at=started_at,
-        ok=False,
-        error_class=error_class,
-        error=error,
-        evidence=f"{error}\nprobed from: {location}",
-    )
+    return judged(spec.id, location, started_at, (error_class, error), f"{error}\nprobed from: {location}")

@@ -35,3 +35,27 @@ class CheckResult:
             raise ValueError("CheckResult.started_at must be timezone-aware")
         if self.ok != (self.error_class is None):
             raise ValueError("a CheckResult is ok exactly when it has no error_class")
+
+
+def judged(
+    probe_id: str,
+    location: str,
+    started_at: datetime,
+    failure: tuple[ErrorClass, str] | None,
+    evidence: str,
+    *,
+    latency_ms: float | None = None,
+    status_code: int | None = None,
+) -> CheckResult:
+    """A runner's verdict as a CheckResult: ok when there is no failure, else its class and one line."""
+    return CheckResult(
+        probe_id=probe_id,
+        location=location,
+        started_at=started_at,
+        ok=failure is None,
+        latency_ms=latency_ms,
+        status_code=status_code,
+        error_class=None if failure is None else failure[0],
+        error=None if failure is None else failure[1],
+        evidence=evidence,
+    )

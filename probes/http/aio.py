@@ -45,7 +45,7 @@ from probes.http.runner import (
     _utc_now,
 )
 from probes.http.spec import HttpProbeSpec
-from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass
+from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass, judged
 
 if TYPE_CHECKING:
     from aiohttp.connector import Connection
@@ -178,15 +178,7 @@ async def run_http_probe_async(
         if response is None:
             error_class, error = _no_response(exc, hop, timed_out, connect_s, timeout_s)
             lines.append(f"no response: {type(exc).__name__}: {str(exc) or error}")
-            return CheckResult(
-                probe_id=spec.id,
-                location=location,
-                started_at=started_at,
-                ok=False,
-                error_class=error_class,
-                error=error,
-                evidence=_bounded("\n".join(lines)),
-            )
+            return judged(spec.id, location, started_at, (error_class, error), _bounded("\n".join(lines)))
         failure = _mid_body(exc, response, timed_out, timeout_s)
     finally:
         _HOP.reset(token)
@@ -211,17 +203,8 @@ async def run_http_probe_async(
     lines.extend(["", text[:EVIDENCE_LIMIT]])
 
     failure = failure or _judge(spec, response.status, latency_ms, text)
-    return CheckResult(
-        probe_id=spec.id,
-        location=location,
-        started_at=started_at,
-        ok=failure is None,
-        latency_ms=latency_ms,
-        status_code=response.status,
-        error_class=None if failure is None else failure[0],
-        error=None if failure is None else failure[1],
-        evidence=_bounded("\n".join(lines)),
-    )
+    evidence = _bounded("\n".join(lines))
+    return judged(spec.id, location, started_at, failure, evidence, latency_ms=latency_ms, status_code=response.status)
 
 
 def _no_response(exc: BaseException, hop: _Hop, timed_out: bool, connect_s: float, timeout_s: float) -> Failure:

@@ -18,7 +18,7 @@ import urllib3.exceptions
 from urllib3.response import BaseHTTPResponse
 
 from probes.http.spec import HttpProbeSpec
-from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass
+from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass, judged
 
 # A healthy TCP handshake takes well under a second; waiting longer only delays reporting a dead host.
 CONNECT_TIMEOUT_CAP = 10.0
@@ -75,15 +75,7 @@ def _probe(spec: HttpProbeSpec, location: str, session: requests.Session, clock:
     except requests.RequestException as exc:
         error_class, error = _classify_exception(exc, spec)
         lines.append(f"no response: {type(exc).__name__}: {exc}")
-        return CheckResult(
-            probe_id=spec.id,
-            location=location,
-            started_at=started_at,
-            ok=False,
-            error_class=error_class,
-            error=error,
-            evidence=_bounded("\n".join(lines)),
-        )
+        return judged(spec.id, location, started_at, (error_class, error), _bounded("\n".join(lines)))
 
     latency_ms = (time.perf_counter() - start) * 1000
     with response:
@@ -98,16 +90,9 @@ def _probe(spec: HttpProbeSpec, location: str, session: requests.Session, clock:
     lines.extend(["", text[:EVIDENCE_LIMIT]])
 
     failure = read_failure or _judge(spec, response.status_code, latency_ms, text)
-    return CheckResult(
-        probe_id=spec.id,
-        location=location,
-        started_at=started_at,
-        ok=failure is None,
-        latency_ms=latency_ms,
-        status_code=response.status_code,
-        error_class=None if failure is None else failure[0],
-        error=None if failure is None else failure[1],
-        evidence=_bounded("\n".join(lines)),
+    evidence = _bounded("\n".join(lines))
+    return judged(
+        spec.id, location, started_at, failure, evidence, latency_ms=latency_ms, status_code=response.status_code
     )
 
 

@@ -31,15 +31,15 @@ pytestmark = pytest.mark.timeout(60)
 
 
 class Target(BaseHTTPRequestHandler):
-    """`/ok/<n>` 200, `/down/<n>` 503, `/hang/<n>` never answers, `/drip/<n>` a byte every 100 ms."""
+    """`/ok/<n>` 200, `/down/<n>` 503, `/hang/<n>` no answer until released (then 200), `/drip/<n>` a byte
+    every 100 ms."""
 
     server: TargetServer
 
     def do_GET(self) -> None:
         kind = self.path.split("/")[1]
-        if kind == "hang":
-            self.server.release.wait(30)
-            return
+        if kind == "hang" and not self.server.release.wait(30):
+            return  # never answers, until released
         if kind == "drip":
             self.send_response(200)
             self.send_header("Content-Length", "100")
@@ -51,7 +51,7 @@ class Target(BaseHTTPRequestHandler):
                 self.wfile.flush()
             return
         body = b"Sign in"
-        self.send_response(200 if kind == "ok" else 503)
+        self.send_response(503 if kind == "down" else 200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
