@@ -1,4 +1,7 @@
-"""`python -m monitor serve | worker | scheduler | migrate | outbox`: the composition root of every process."""
+"""The composition root of every process.
+
+`python -m monitor serve | worker | scheduler | migrate | outbox | verify-evidence`.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from monitor.tasks.inprocess import InProcess
 from monitor.usecases import jobs
 from monitor.usecases.configure import apply_config
 from monitor.usecases.deliver import backlog_report
+from monitor.usecases.evidence import verify_evidence
 from monitor.web import create_app
 
 log = logging.getLogger("portalwatch")
@@ -173,6 +177,29 @@ def outbox_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def verify_evidence_main(args: argparse.Namespace) -> int:
+    """Walk every chain of checks; print each one's first broken link. Exit 0 only when all verify."""
+    runtime = prepare(_settings(args))
+    try:
+        report = verify_evidence(runtime)
+    finally:
+        runtime.close()
+    print(
+        f"{report.chains} chain(s) of checks, {report.checks} check(s) read"
+        + (f" ({report.unchained} recorded before the log was chained)" if report.unchained else "")
+    )
+    for broken in report.broken:
+        print(
+            f"BROKEN: check {broken.check_id} (probe {broken.probe_id}, location {broken.location}, "
+            f"slot {broken.slot.isoformat()}): {broken.problem}"
+        )
+    if report.intact:
+        print("every chain verifies")
+        return 0
+    print(f"{len(report.broken)} chain(s) do not verify", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m monitor", description="PortalWatch service")
@@ -209,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("outbox", help="show the outbox backlog: pending and failing deliveries per consumer")
     p.add_argument("--config")
     p.set_defaults(func=outbox_main)
+
+    p = sub.add_parser("verify-evidence", help="check that no recorded check was edited, removed or added")
+    p.add_argument("--config")
+    p.set_defaults(func=verify_evidence_main)
 
     args = parser.parse_args(argv)
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -25,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 import aiohttp
 
+from probes.identity import agent_for, identified
 from probes.registry import run_probe_async
 from probes.result import CheckResult, ErrorClass, judged
 from probes.spec import ProbeSpecBase
@@ -107,6 +109,9 @@ class ProbeEngine(Generic[T]):
         if self._session is not None:
             await self._session.close()
             self._session = None
+        browser = sys.modules.get("probes.browser.runner")
+        if browser is not None:  # only if a browser check ran in this process: never start one to close it
+            await browser.close_browser()
 
     def close(self) -> None:
         """Stop the loop, cancelling checks still running; the engine starts again if used afterwards."""
@@ -119,8 +124,12 @@ class ProbeEngine(Generic[T]):
 
     # --- running checks -----------------------------------------------------------------------------
 
-    def stream(self, items: Sequence[tuple[T, ProbeSpecBase]], location: str) -> Iterator[list[tuple[T, CheckResult]]]:
+    def stream(
+        self, items: Sequence[tuple[T, ProbeSpecBase]], location: str, *, agent: str | None = None
+    ) -> Iterator[list[tuple[T, CheckResult]]]:
         """Run every (tag, spec) from `location` at once; yield (tag, result) pairs in groups as they finish.
+
+        `agent` is the User-Agent its requests send (probes.identity).
 
         Every item yields exactly one result: a runner that raises, or outlives its own deadline by
         BACKSTOP_SECONDS, gives a failed result that says so.
@@ -130,7 +139,7 @@ class ProbeEngine(Generic[T]):
         loop = self._start()
         finished: queue.SimpleQueue[tuple[T, CheckResult]] = queue.SimpleQueue()
         # One hand-over to the loop for the whole batch, not one per check.
-        asyncio.run_coroutine_threadsafe(self._run_all(items, location, finished), loop)
+        asyncio.run_coroutine_threadsafe(self._run_all(items, location, finished, agent), loop)
         remaining = len(items)
         while remaining:
             group = [finished.get()]
@@ -147,9 +156,14 @@ class ProbeEngine(Generic[T]):
             yield group
 
     async def _run_all(
-        self, items: Sequence[tuple[T, ProbeSpecBase]], location: str, finished: queue.SimpleQueue[Any]
+        self,
+        items: Sequence[tuple[T, ProbeSpecBase]],
+        location: str,
+        finished: queue.SimpleQueue[Any],
+        agent: str | None,
     ) -> None:
-        await asyncio.gather(*(self._run_one(tag, spec, location, finished) for tag, spec in items))
+        with identified(agent or agent_for("", location)):  # each check's task starts with a copy of it
+            await asyncio.gather(*(self._run_one(tag, spec, location, finished) for tag, spec in items))
 
     async def _run_one(self, tag: T, spec: ProbeSpecBase, location: str, finished: queue.SimpleQueue[Any]) -> None:
         if self._slots is None or self._session is None:

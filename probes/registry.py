@@ -13,9 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Discriminator, Tag, TypeAdapter
 
+from probes.browser import BrowserProbeSpec, run_browser_async, run_browser_probe
+from probes.dns import DnsProbeSpec, run_dns_async, run_dns_probe
 from probes.http import HttpProbeSpec, run_http_probe
 from probes.result import CheckResult
 from probes.spec import ProbeSpecBase
+from probes.steps import StepsProbeSpec, run_steps_async, run_steps_probe
+from probes.tcp import TcpProbeSpec, run_tcp_async, run_tcp_probe
+from probes.tls import TlsProbeSpec, run_tls_async, run_tls_probe
 
 DEFAULT_KIND = "http"  # configs written before there was more than one kind leave `type` out
 
@@ -36,7 +41,14 @@ async def _http_async(spec: HttpProbeSpec, location: str, *, session: Any) -> Ch
     return await run_http_probe_async(spec, location, session=session)
 
 
-KINDS: tuple[Kind, ...] = (Kind("http", HttpProbeSpec, run_http_probe, _http_async),)
+KINDS: tuple[Kind, ...] = (
+    Kind("http", HttpProbeSpec, run_http_probe, _http_async),
+    Kind("tcp", TcpProbeSpec, run_tcp_probe, run_tcp_async),
+    Kind("dns", DnsProbeSpec, run_dns_probe, run_dns_async),
+    Kind("tls", TlsProbeSpec, run_tls_probe, run_tls_async),
+    Kind("steps", StepsProbeSpec, run_steps_probe, run_steps_async),
+    Kind("browser", BrowserProbeSpec, run_browser_probe, run_browser_async),
+)
 _BY_NAME = {kind.name: kind for kind in KINDS}
 
 

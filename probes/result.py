@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+FAILED_STEP = "failed step: "  # the first evidence line of a multi-step check that failed, naming the step
 EVIDENCE_LIMIT = 4096  # characters of evidence kept per check; enough to show the failure, never a whole page
 
 
@@ -59,3 +60,9 @@ def judged(
         error=None if failure is None else failure[1],
         evidence=evidence,
     )
+
+
+def failed_step(evidence: str) -> str | None:
+    """The name of the step a multi-step check failed at, from its evidence; None for any other check."""
+    first, _, _ = evidence.partition("\n")
+    return first[len(FAILED_STEP) :] if first.startswith(FAILED_STEP) else None

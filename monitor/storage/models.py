@@ -121,6 +121,11 @@ class Check(Base):
     error_class: Mapped[ErrorClass | None] = mapped_column(enum_column(ErrorClass, "error_class"))
     error: Mapped[str | None] = mapped_column(Text)
     evidence: Mapped[str] = mapped_column(Text, default="")
+    # The check log's chain (monitor.evidence.chain): this check's digest covers what it records and the
+    # digest of the check before it at the same probe and location, so no check can be edited, removed
+    # or slipped in unnoticed. None only for checks recorded before the log was chained.
+    prev_digest: Mapped[str | None] = mapped_column(String(64))
+    digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class ProbeState(Base):
@@ -145,6 +150,7 @@ class ProbeState(Base):
     down_since_check_id: Mapped[int | None] = mapped_column(BigId)
     last_ok_before_down: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_digest: Mapped[str | None] = mapped_column(String(64))  # the head of this chain of checks
 
 
 class Outage(Base):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from monitor.detection.staleness import stale_after
@@ -21,6 +21,7 @@ from monitor.detection.transitions import (
     OpenOutageView,
     component_transition,
 )
+from monitor.evidence.chain import CheckFacts, check_digest
 from monitor.outbox.store import emit
 from monitor.runtime import Runtime
 from monitor.storage.dialect import insert_for
@@ -28,6 +29,7 @@ from monitor.storage.engine import transaction
 from monitor.storage.enums import CheckKind, EventKind, OutageSource, Severity, WatchState
 from monitor.storage.models import Check, Component, Location, Outage, Probe, ProbeState
 from probes import CheckResult, ProbeSpecBase, parse_spec, run_probe
+from probes.identity import agent_for
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +118,8 @@ def run_checks(runtime: Runtime, location: str, due: Sequence[Due]) -> Iterator[
         todo = [(d, _spec(probes[d.probe_id])) for key, d in wanted.items() if key not in done and d.probe_id in probes]
     # No transaction is held open while the portal is being probed.
     grace_days = runtime.config.relief.grace_days
-    for group in runtime.probe_engine().stream(todo, location):
+    agent = agent_for(runtime.config.page.url, location)
+    for group in runtime.probe_engine().stream(todo, location, agent=agent):
         observed = [Observed(result, d.slot, d.kind) for d, result in group]
         with transaction(runtime.sessions) as session:
             recorded = record_checks(session, observed, grace_days=grace_days, now=runtime.clock(), probes=probes)
@@ -192,26 +195,36 @@ def record_checks(
             select(Component).where(Component.id.in_(component_ids)).order_by(Component.id).with_for_update()
         )
     }
-    inserted = session.execute(
-        insert_for(session, Check)
-        .on_conflict_do_nothing(index_elements=["probe_id", "location", "slot"])
-        .returning(Check.id, Check.probe_id, Check.location, Check.slot),
-        [_check_row(o) for o in known],
-    ).all()
-    if not inserted:
-        return done
-    ids = {(row.probe_id, row.location, row.slot): row.id for row in inserted}
-    stored = sorted(
-        ((o, ids[identity]) for o in known if (identity := (o.result.probe_id, o.result.location, o.slot)) in ids),
-        key=lambda pair: pair[0].slot,
-    )
-    done.recorded = len(stored)
-    pairs = {(o.result.probe_id, o.result.location) for o, _ in stored}
+    known.sort(key=lambda o: o.slot)  # the chain runs in slot order, as the streaks are folded
+    pairs = {(o.result.probe_id, o.result.location) for o in known}
     states = {
         (state.probe_id, state.location): state
         for state in session.scalars(select(ProbeState).where(ProbeState.probe_id.in_({p for p, _ in pairs})))
         if (state.probe_id, state.location) in pairs
     }
+    rows = _chained([_check_row(o) for o in known], states)
+    inserted = session.execute(
+        insert_for(session, Check)
+        .on_conflict_do_nothing(index_elements=["probe_id", "location", "slot"])
+        .returning(Check.id, Check.probe_id, Check.location, Check.slot),
+        rows,
+    ).all()
+    if not inserted:
+        return done
+    ids = {(row.probe_id, row.location, row.slot): row.id for row in inserted}
+    if len(inserted) < len(rows):
+        # Some were recorded already (a redelivery racing its first delivery): the chain was computed
+        # through them, so link again only what this call stored. Rare; the common path writes once.
+        rows = _chained([row for row in rows if _identity(row) in ids], states)
+        for row in rows:
+            session.execute(
+                update(Check)
+                .where(Check.id == ids[_identity(row)])
+                .values(prev_digest=row["prev_digest"], digest=row["digest"])
+            )
+    digests = {ids[_identity(row)]: row["digest"] for row in rows if _identity(row) in ids}
+    stored = [(o, ids[identity]) for o in known if (identity := (o.result.probe_id, o.result.location, o.slot)) in ids]
+    done.recorded = len(stored)
     counting = set(session.scalars(select(Location.id).where(Location.active)))
     touched: dict[str, datetime] = {}  # component -> latest check time among counted checks
     deciding: set[str] = set()  # components whose outage these checks may change
@@ -235,6 +248,7 @@ def record_checks(
             recovery_threshold=probe.recovery_threshold,
             stale_after=stale_after(timedelta(seconds=probe.interval_seconds)),
         )
+        state.last_digest = digests[check_id]
         if streak is not before:
             for name in _STREAK_FIELDS:  # not asdict(): it deep-copies, once per check
                 setattr(state, name, getattr(streak, name))
@@ -264,6 +278,36 @@ def record_checks(
     for component_id in sorted(deciding):
         done.deliveries += apply_transition(session, component_id, grace_days=grace_days, now=now)
     return done
+
+
+def _identity(row: dict[str, Any]) -> tuple[str, str, datetime]:
+    return (row["probe_id"], row["location"], row["slot"])
+
+
+def _chained(rows: list[dict[str, Any]], states: Mapping[tuple[str, str], ProbeState]) -> list[dict[str, Any]]:
+    """The rows, in the order given, each linked to the one before it at its probe and location.
+
+    A chain continues from its head in `states` (the last check recorded before this batch).
+    """
+    heads = {key: state.last_digest for key, state in states.items()}
+    for row in rows:
+        key = (row["probe_id"], row["location"])
+        facts = CheckFacts(
+            probe_id=row["probe_id"],
+            location=row["location"],
+            slot=row["slot"],
+            kind=row["kind"].value,
+            started_at=row["started_at"],
+            ok=row["ok"],
+            latency_ms=row["latency_ms"],
+            status_code=row["status_code"],
+            error_class=row["error_class"],
+            error=row["error"],
+            evidence=row["evidence"],
+        )
+        row["prev_digest"] = heads.get(key)
+        row["digest"] = heads[key] = check_digest(facts, row["prev_digest"])
+    return rows
 
 
 def _check_row(o: Observed) -> dict[str, Any]:

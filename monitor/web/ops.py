@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exemptions.cases import ImportRejected
+from monitor.evidence.chain import evidence_digest
 from monitor.storage.engine import transaction
 from monitor.storage.enums import DeliveryState, ImportState, OutageSource
 from monitor.storage.models import Case, Check, Component, Delivery, Grant, Outage
@@ -27,6 +28,7 @@ from monitor.usecases.deliver import backlog_report
 from monitor.usecases.imports import ImportJobView, row_error_json
 from monitor.web.context import current_runtime, db
 from monitor.web.errors import error_response
+from probes.result import failed_step
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +60,17 @@ def _check_json(check: Check | None) -> dict[str, Any] | None:
         "id": check.id,
         "probe_id": check.probe_id,
         "location": check.location,
+        "slot": iso(check.slot),
+        "kind": check.kind.value,
         "started_at": iso(check.started_at),
         "status_code": check.status_code,
         "error_class": check.error_class.value if check.error_class else None,
         "error": check.error,
+        "failed_step": failed_step(check.evidence),
         "evidence": check.evidence,
+        "evidence_sha256": evidence_digest(check.evidence),
+        "digest": check.digest,
+        "prev_digest": check.prev_digest,
     }
 
 
@@ -130,6 +138,15 @@ def get_outage(outage_id: int) -> tuple[Response, int]:
     if not rows:
         return error_response(404, "not_found", f"no outage {outage_id}"), 404
     return jsonify(rows[0]), 200
+
+
+@ops.get("/checks/<int:check_id>")
+def get_check(check_id: int) -> tuple[Response, int]:
+    """One check with its evidence and its place in the check log's chain."""
+    check = db().get(Check, check_id) if check_id <= outages.MAX_ID else None
+    if check is None:
+        return error_response(404, "not_found", f"no check {check_id}"), 404
+    return jsonify(_check_json(check)), 200
 
 
 def _case_id_problem(case_id: str) -> str | None:

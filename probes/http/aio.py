@@ -34,6 +34,7 @@ from probes.http.runner import (
     EVIDENCE_BYTES,
     EVIDENCE_HEADERS,
     SEARCH_BYTES,
+    TLS_OFF,
     Failure,
     _bounded,
     _find,
@@ -43,6 +44,7 @@ from probes.http.runner import (
     _ms,
     _timeouts,
     _utc_now,
+    request_headers,
 )
 from probes.http.spec import HttpProbeSpec
 from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass, judged
@@ -50,6 +52,7 @@ from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass, judged
 if TYPE_CHECKING:
     from aiohttp.connector import Connection
     from aiohttp.tracing import Trace
+    from multidict import CIMultiDictProxy
 
 __all__ = ["new_session", "run_http_probe_async"]
 
@@ -131,7 +134,9 @@ async def run_http_probe_async(
     """Send the spec's request once; whatever the target does, answer with a CheckResult, never raise."""
     connect_s, timeout_s = _timeouts(spec)
     lines = [f"{spec.method} {spec.url}", f"probed from: {location}"]
-    limit = SEARCH_BYTES if spec.body_contains is not None else EVIDENCE_BYTES
+    if not spec.verify_tls:
+        lines.append(TLS_OFF)
+    limit = SEARCH_BYTES if spec.reads_body else EVIDENCE_BYTES
     hop = _Hop(spec.url)
     token = _HOP.set(hop)
     loop = asyncio.get_running_loop()
@@ -149,16 +154,18 @@ async def run_http_probe_async(
             response = await session.request(
                 spec.method,
                 spec.url,
-                headers=spec.headers or None,
+                headers=request_headers(spec, location),
                 # The UTF-8 bytes the sync runner sends; a str would also get a text/plain label.
                 data=None if spec.body is None else spec.body.encode("utf-8"),
                 skip_auto_headers=(
                     _NO_AUTO_CONTENT_TYPE if spec.body is not None or spec.method in _BODY_METHODS else None
                 ),
-                allow_redirects=True,
+                allow_redirects=spec.follow_redirects,
                 # aiohttp counts the redirect it refuses to follow; requests counts the ones it followed.
                 max_redirects=MAX_REDIRECTS + 1,
-                ssl=True,
+                # False skips certificate and host name checks; aiohttp pools such connections apart
+                # from verified ones, so a check that verifies never reuses one.
+                ssl=spec.verify_tls,
                 # Caps the TCP and TLS handshakes like the sync runner's connect timeout; the deadline
                 # above bounds everything else. Unrounded: aiohttp rounds long timeouts up to a whole
                 # second, which would make "within N ms" untrue.
@@ -196,15 +203,20 @@ async def run_http_probe_async(
     lines.append(f"HTTP {response.status} {response.reason or ''}")
     headers = response.headers
     for name in EVIDENCE_HEADERS:
-        values = headers.getall(name, None)
-        if values:
-            # requests joins a repeated header the same way.
-            lines.append(f"{name}: {', '.join(values)}")
+        value = _header(headers, name)
+        if value is not None:
+            lines.append(f"{name}: {value}")
     lines.extend(["", text[:EVIDENCE_LIMIT]])
 
-    failure = failure or _judge(spec, response.status, latency_ms, text)
+    failure = failure or _judge(spec, response.status, latency_ms, text, lambda name: _header(headers, name))
     evidence = _bounded("\n".join(lines))
     return judged(spec.id, location, started_at, failure, evidence, latency_ms=latency_ms, status_code=response.status)
+
+
+def _header(headers: CIMultiDictProxy[str], name: str) -> str | None:
+    values = headers.getall(name, None)
+    # requests joins a repeated header the same way, so both runners judge the same value.
+    return None if values is None else ", ".join(values)
 
 
 def _no_response(exc: BaseException, hop: _Hop, timed_out: bool, connect_s: float, timeout_s: float) -> Failure:

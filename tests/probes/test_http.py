@@ -248,12 +248,35 @@ def test_a_server_hanging_up_without_answering_is_a_connect_failure(portal: Port
 
 def test_an_unresolvable_host_is_a_dns_failure() -> None:
     # .invalid never resolves (RFC 6761), so the local resolver answers at once; no internet needed.
-    # The timeout does not bound getaddrinfo, the test's own timeout does.
+    # It fails at once, so the error is the resolver's, not the lookup deadline's.
     result = run_http_probe(spec("http://does-not-exist.invalid/", timeout="2s"), LOCATION)
 
     assert result.error_class is ErrorClass.DNS
     assert result.error == "could not resolve host does-not-exist.invalid"
     assert result.latency_ms is None
+
+
+def test_a_name_lookup_hanging_past_the_timeout_is_cut_off_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A resolver that never answers, as with a dead nameserver; released when the test ends so the
+    # lookup thread the probe left behind can finish.
+    release = threading.Event()
+
+    def hanging_lookup(*args: Any, **kwargs: Any) -> Any:
+        release.wait(5)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_lookup)
+    try:
+        began = time.perf_counter()
+        result = run_http_probe(spec("http://portal.example/", timeout="0.3s"), LOCATION)
+        elapsed = time.perf_counter() - began
+    finally:
+        release.set()
+
+    assert result.error_class is ErrorClass.TIMEOUT
+    assert result.error == "could not connect to portal.example:80 within 300 ms"
+    assert result.latency_ms is None and result.status_code is None
+    assert elapsed < 2
 
 
 def test_https_to_a_plain_http_server_is_a_tls_failure(portal: Portal) -> None:

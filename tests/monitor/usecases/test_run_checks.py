@@ -37,6 +37,7 @@ class Target(BaseHTTPRequestHandler):
     server: TargetServer
 
     def do_GET(self) -> None:
+        self.server.agents.append(self.headers.get("User-Agent", ""))
         kind = self.path.split("/")[1]
         if kind == "hang" and not self.server.release.wait(30):
             return  # never answers, until released
@@ -67,6 +68,19 @@ class TargetServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Target)
         self.release = threading.Event()
+        self.agents: list[str] = []
+
+
+@pytest.fixture
+def target_server() -> Iterator[TargetServer]:
+    server = TargetServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -235,3 +249,13 @@ def test_a_batch_whose_worker_is_killed_mid_way_is_redelivered_and_nothing_is_re
     assert sorted(check.probe_id for check in checks) == sorted(probes)
     assert len({(c.probe_id, c.location, c.slot) for c in checks}) == len(checks) == 21
     assert timedelta(0) <= checks[-1].started_at - checks[0].started_at
+
+
+def test_every_request_names_portalwatch_its_status_page_and_its_location(
+    make: Any, target_server: TargetServer
+) -> None:
+    base = f"http://127.0.0.1:{target_server.server_address[1]}"
+    runtime = make(config(base, {"pr-home": "ok/1"}, locations="locations: [toronto]"))
+    assert sum(r.recorded for r in run_checks(runtime, "toronto", [Due("pr-home", SLOT)])) == 1
+    [agent] = target_server.agents
+    assert agent == f"PortalWatch/0.1.0 (+{runtime.config.page.url}; location=toronto)"

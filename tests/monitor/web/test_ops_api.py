@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -10,9 +11,9 @@ from sqlalchemy import func, select
 
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
-from monitor.storage.models import Case, Outage
+from monitor.storage.models import Case, Check, Outage
 from monitor.web import create_app
-from tests.conftest import OFFLINE_CONFIG, make_runtime
+from tests.conftest import OFFLINE_CONFIG, make_runtime, record_checks
 from tests.monitor.web.conftest import NOW, TOKEN, add_outage, bearer
 
 CONFIG = OFFLINE_CONFIG
@@ -307,3 +308,17 @@ def test_cases_imported_after_an_outage_get_the_relief_it_earned(client: FlaskCl
     assert grant["new_deadline"] == "2026-11-28T04:59:59+00:00"  # 27 November, 23:59:59 EST
     assert grant["status"] == "final"
     assert client.get("/api/ops/cases/OUTSIDE", headers=bearer()).get_json()["grants"] == []
+
+
+def test_a_check_is_shown_with_its_evidence_and_its_place_in_the_chain(client: FlaskClient, runtime: Runtime) -> None:
+    record_checks(runtime, (0, True), (5, False))
+    with transaction(runtime.sessions) as session:
+        first, second = session.scalars(select(Check).order_by(Check.id)).all()
+    answer = client.get(f"/api/ops/checks/{second.id}", headers=bearer())
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert (body["probe_id"], body["kind"], body["error_class"]) == ("pr-home", "scheduled", "status")
+    assert body["prev_digest"] == first.digest and body["digest"] == second.digest
+    assert body["evidence_sha256"] == hashlib.sha256(second.evidence.encode()).hexdigest()
+    assert client.get("/api/ops/checks/999999", headers=bearer()).status_code == 404
+    assert client.get(f"/api/ops/checks/{second.id}").status_code == 401

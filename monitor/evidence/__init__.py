@@ -1,0 +1,1 @@
+"""The check log as evidence nobody can quietly edit: each check's digest, chained per probe and location."""

@@ -1,0 +1,141 @@
+"""Each check's digest, and the chain that links every check of a (probe, location) to the one before it.
+
+A check's digest is SHA-256 over the digest of the check before it in its chain and a canonical form
+of what the check recorded (identity, times, verdict, error, and the SHA-256 of its evidence). Editing
+any stored field, deleting a check or inserting one changes a digest that a later check depends on,
+so `python -m monitor verify-evidence` finds the first broken link. Pure: no database, no clock.
+
+The canonical form is written out here rather than taken from a serialisation library's defaults:
+it must never change between versions, or every stored chain would stop verifying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+FORMAT = "pw-check-1"  # named in every digest, so a future form can be told apart from this one
+
+
+@dataclass(frozen=True, slots=True)
+class CheckFacts:
+    """What a check recorded, as the chain covers it."""
+
+    probe_id: str
+    location: str
+    slot: datetime
+    kind: str
+    started_at: datetime
+    ok: bool
+    latency_ms: float | None
+    status_code: int | None
+    error_class: str | None
+    error: str | None
+    evidence: str
+
+
+def evidence_digest(evidence: str) -> str:
+    return hashlib.sha256(evidence.encode("utf-8")).hexdigest()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _instant(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("a check's times must be timezone-aware")
+    # Whole microseconds since the epoch, in integers (a float timestamp can round either way): the
+    # same instant gives the same text whatever its zone or back end.
+    return str((value - _EPOCH) // timedelta(microseconds=1))
+
+
+def canonical(facts: CheckFacts) -> bytes:
+    return json.dumps(
+        [
+            FORMAT,
+            facts.probe_id,
+            facts.location,
+            _instant(facts.slot),
+            facts.kind,
+            _instant(facts.started_at),
+            facts.ok,
+            None if facts.latency_ms is None else f"{facts.latency_ms:.3f}",
+            facts.status_code,
+            facts.error_class,
+            facts.error,
+            evidence_digest(facts.evidence),
+        ],
+        ensure_ascii=True,
+        separators=(",", ":"),
+    ).encode("ascii")
+
+
+def check_digest(facts: CheckFacts, previous: str | None) -> str:
+    """The digest of a check whose chain's previous digest is `previous` (None: the first of its chain)."""
+    h = hashlib.sha256()
+    h.update((previous or "").encode("ascii"))
+    h.update(b"\n")
+    h.update(canonical(facts))
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Broken:
+    """The first link of a chain that does not verify, and what differs."""
+
+    check_id: int
+    probe_id: str
+    location: str
+    slot: datetime
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheck:
+    id: int
+    facts: CheckFacts
+    prev_digest: str | None
+    digest: str | None
+
+
+def verify_chain(checks: Iterable[StoredCheck]) -> Broken | None:
+    """Walk one chain in the order it was recorded; the first check that does not verify, or None.
+
+    Checks recorded before the log was chained carry no digest; they may only come before the first
+    chained check.
+    """
+    previous: str | None = None
+    chained = False
+    for check in checks:
+        facts = check.facts
+
+        def broken(problem: str, check: StoredCheck = check) -> Broken:
+            return Broken(check.id, check.facts.probe_id, check.facts.location, check.facts.slot, problem)
+
+        if check.digest is None:
+            if chained:
+                return broken("its digest is missing, after chained checks")
+            continue
+        if check.prev_digest != previous:
+            if not chained and check.prev_digest is not None and previous is None:
+                return broken(f"it names a previous check ({check.prev_digest[:12]}…) that is not in the log")
+            return broken(
+                f"it names {_short(check.prev_digest)} as the check before it, "
+                f"but the check before it in the log has {_short(previous)}: a check was removed, added or edited"
+            )
+        computed = check_digest(facts, check.prev_digest)
+        if computed != check.digest:
+            return broken(
+                f"what it records no longer matches its digest (stored {check.digest[:12]}…, "
+                f"computed {computed[:12]}…): a field of this check was edited"
+            )
+        previous = check.digest
+        chained = True
+    return None
+
+
+def _short(digest: str | None) -> str:
+    return "no check" if digest is None else f"{digest[:12]}…"
