@@ -8,6 +8,7 @@ all kinds on `type`, so the configuration, storage and workers never name a kind
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -33,3 +34,24 @@ class ProbeSpecBase(BaseModel):
     @classmethod
     def _positive_duration(cls, value: timedelta) -> timedelta:
         return positive(value)
+
+
+def check_http_url(value: str, *, shape: str | None = None) -> str:
+    """`value` if it is an http(s) URL with a host; `shape`, when given, is what is checked in its place
+    (the URL with its variables replaced by a stand-in)."""
+    try:
+        parts = urlsplit(shape if shape is not None else value)
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises ValueError on a port out of range)
+    except ValueError as exc:
+        raise ValueError(f"is not a usable URL ({exc}): {value!r}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+    return value
+
+
+def check_status_codes(value: list[int]) -> list[int]:
+    for code in value:
+        if not 100 <= code <= 599:
+            raise ValueError(f"HTTP status codes run from 100 to 599, got {code}")
+    return value

@@ -8,11 +8,10 @@ the environment when the check runs, and never shown in the evidence.
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from probes.spec import ProbeSpecBase
+from probes.spec import ProbeSpecBase, check_http_url
 from probes.steps.spec import ENV_PREFIX, _check_reference, references
 
 Screenshot = Literal["on_failure", "always", "never"]
@@ -92,15 +91,7 @@ class BrowserProbeSpec(ProbeSpecBase):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            host = parts.hostname
-            parts.port  # noqa: B018  (raises ValueError on a port out of range)
-        except ValueError as exc:
-            raise ValueError(f"is not a usable URL ({exc}): {value!r}") from None
-        if parts.scheme not in ("http", "https") or not host:
-            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
-        return value
+        return check_http_url(value)
 
     @field_validator("steps")
     @classmethod

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal, Self
-from urllib.parse import urlsplit
 
 import jmespath
 import jmespath.exceptions
@@ -17,7 +16,7 @@ from jmespath.parser import ParsedResult
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from probes.duration import Duration, positive
-from probes.spec import ProbeSpecBase
+from probes.spec import ProbeSpecBase, check_http_url, check_status_codes
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # The compiled forms kept beside the fields they come from; see HttpProbeSpec.model_copy.
@@ -133,15 +132,7 @@ class HttpProbeSpec(ProbeSpecBase):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            host = parts.hostname
-            parts.port  # noqa: B018  (raises ValueError on a port out of range)
-        except ValueError as exc:
-            raise ValueError(f"is not a usable URL ({exc}): {value!r}") from None
-        if parts.scheme not in ("http", "https") or not host:
-            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
-        return value
+        return check_http_url(value)
 
     @field_validator("method")
     @classmethod
@@ -154,10 +145,7 @@ class HttpProbeSpec(ProbeSpecBase):
     @field_validator("expect_status")
     @classmethod
     def _status_codes(cls, value: list[int]) -> list[int]:
-        for code in value:
-            if not 100 <= code <= 599:
-                raise ValueError(f"HTTP status codes run from 100 to 599, got {code}")
-        return value
+        return check_status_codes(value)
 
     @field_validator("max_latency")
     @classmethod

@@ -17,14 +17,13 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import jmespath
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from probes.duration import Duration, positive
 from probes.http.spec import HTTP_METHODS
-from probes.spec import ProbeSpecBase
+from probes.spec import ProbeSpecBase, check_http_url, check_status_codes
 
 # `${name}` for a value an earlier step extracted, `${env:NAME}` for an environment variable. Any other
 # text between `${` and `}` is a configuration mistake, refused rather than sent as is.
@@ -194,24 +193,12 @@ class Step(_Model):
     @classmethod
     def _http_url(cls, value: str) -> str:
         # A reference may stand for any part of the URL; check the shape with a stand-in value.
-        sample = REFERENCE.sub("x", value)
-        try:
-            parts = urlsplit(sample)
-            host = parts.hostname
-            parts.port  # noqa: B018  (raises ValueError on a port out of range)
-        except ValueError as exc:
-            raise ValueError(f"is not a usable URL ({exc}): {value!r}") from None
-        if parts.scheme not in ("http", "https") or not host:
-            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
-        return value
+        return check_http_url(value, shape=REFERENCE.sub("x", value))
 
     @field_validator("expect_status")
     @classmethod
     def _status_codes(cls, value: list[int]) -> list[int]:
-        for code in value:
-            if not 100 <= code <= 599:
-                raise ValueError(f"HTTP status codes run from 100 to 599, got {code}")
-        return value
+        return check_status_codes(value)
 
     @field_validator("max_latency")
     @classmethod

@@ -104,8 +104,9 @@ def test_a_problem_in_merged_defaults_is_reported_where_the_defaults_write_it() 
 
 
 def test_an_unknown_probe_type_is_refused_at_the_type_line_with_what_it_said() -> None:
-    assert problems_of(GOOD.replace("type: http", "type: tcp")) == [
-        "portalwatch.yaml:10: components[0].probes[0].type: type must be one of http, got 'tcp'"
+    assert problems_of(GOOD.replace("type: http", "type: smoke-signal")) == [
+        "portalwatch.yaml:10: components[0].probes[0].type: "
+        "type must be one of http, tcp, dns, tls, steps, browser, got 'smoke-signal'"
     ]
 
 
@@ -342,7 +343,10 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "a number YAML cannot read": (GOOD.replace("Test portal status", "0x_").encode(), ":2: not valid YAML: '0x_'"),
     "a key that is not text": (GOOD.encode() + b"1: x\n", ":19: (top level): key '1' is not text"),
     "a host time zone": (GOOD.replace("America/Toronto", "localtime").encode(), ":4: page.time_zone: unknown"),
-    "an unknown probe type": (GOOD.replace("type: http", "type: tcp").encode(), ":10: components[0].probes[0].type:"),
+    "an unknown probe type": (
+        GOOD.replace("type: http", "type: smoke-signal").encode(),
+        ":10: components[0].probes[0].type:",
+    ),
     "bytes that are not UTF-8": (b"page:\n  name: \xff\n", ":2: not UTF-8 text"),
 }
 

@@ -17,6 +17,7 @@ from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.models import Case, CaseComponent, Outage
 from monitor.web import create_app
+from probes.browser.runner import CHROMIUM_ARGS
 from tests.conftest import OFFLINE_CONFIG, make_runtime
 
 TOKEN = "s3cret"
@@ -89,16 +90,6 @@ def add_case(
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Without these, chromium reaches out to Google's services at start, which this machine's closed network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
