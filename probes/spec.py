@@ -7,6 +7,8 @@ all kinds on `type`, so the configuration, storage and workers never name a kind
 
 from __future__ import annotations
 
+import re
+import warnings
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -55,3 +57,16 @@ def check_status_codes(value: list[int]) -> list[int]:
         if not 100 <= code <= 599:
             raise ValueError(f"HTTP status codes run from 100 to 599, got {code}")
     return value
+
+
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    """The compiled pattern; a ValueError saying why for one that cannot be used."""
+    try:
+        with warnings.catch_warnings():
+            # Python warns of patterns whose meaning a later version will change (a "[" inside a set):
+            # refused now, rather than read one way today and another after an upgrade.
+            warnings.simplefilter("error")
+            return re.compile(pattern)
+    except (re.error, OverflowError, RecursionError, FutureWarning, DeprecationWarning) as exc:
+        # OverflowError and RecursionError: a repeat count or nesting too large for the regex engine.
+        raise ValueError(f"is not a valid regular expression ({exc}): {pattern!r}") from None

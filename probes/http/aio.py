@@ -99,6 +99,21 @@ class _ProbeConnector(aiohttp.TCPConnector):
         return connection
 
 
+async def read_into(response: aiohttp.ClientResponse, limit: int, chunks: list[bytes]) -> None:
+    """Append the body to `chunks` as it arrives, up to `limit` bytes in all.
+
+    read(n) hands over whatever has arrived, up to n bytes: a body dripping in one byte at a time is
+    cut off by the caller's deadline, a huge one at `limit`. What came before a failure stays in `chunks`.
+    """
+    size = sum(len(chunk) for chunk in chunks)
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            return
+        chunks.append(chunk)
+        size += len(chunk)
+
+
 def new_session(*, limit: int = 0) -> aiohttp.ClientSession:
     """The one session a worker's event loop shares between its checks; call it inside that loop.
 
@@ -141,7 +156,6 @@ async def run_http_probe_async(
     token = _HOP.set(hop)
     loop = asyncio.get_running_loop()
     chunks: list[bytes] = []
-    size = 0
     response: aiohttp.ClientResponse | None = None
     latency_ms = 0.0
     failure: Failure | None = None
@@ -172,14 +186,7 @@ async def run_http_probe_async(
                 timeout=aiohttp.ClientTimeout(sock_connect=connect_s, ceil_threshold=math.inf),
             )
             latency_ms = (time.perf_counter() - start) * 1000
-            # read(n) hands over whatever has arrived, up to n bytes: a body dripping in one byte at a
-            # time is cut off by the deadline, a huge one at `limit`.
-            while size < limit:
-                chunk = await response.content.read(limit - size)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
+            await read_into(response, limit, chunks)
     except (aiohttp.ClientError, OSError) as exc:  # TimeoutError, the deadline's, is an OSError
         timed_out = deadline.expired()
         if response is None:

@@ -16,19 +16,14 @@ from jmespath.parser import ParsedResult
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from probes.duration import Duration, positive
-from probes.spec import ProbeSpecBase, check_http_url, check_status_codes
+from probes.spec import ProbeSpecBase, check_http_url, check_status_codes, compile_regex
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # The compiled forms kept beside the fields they come from; see HttpProbeSpec.model_copy.
 _COMPILED = ("body_pattern", "header_expectations")
 
 
-def _compile_regex(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except (re.error, OverflowError, RecursionError) as exc:
-        # OverflowError and RecursionError: a repeat count or nesting too large for the regex engine.
-        raise ValueError(f"is not a valid regular expression ({exc}): {pattern!r}") from None
+_compile_regex = compile_regex
 
 
 def _regex_between_slashes(value: str) -> str | None:

@@ -351,7 +351,6 @@ async def _send(
     token = aio._HOP.set(hop)
     loop = asyncio.get_running_loop()
     chunks: list[bytes] = []
-    size = 0
     response: aiohttp.ClientResponse | None = None
     latency_ms = 0.0
     failure: Failure | None = None
@@ -389,12 +388,7 @@ async def _send(
                 timeout=aiohttp.ClientTimeout(sock_connect=connect_s, ceil_threshold=math.inf),
             )
             latency_ms = (time.perf_counter() - start) * 1000
-            while size < limit:
-                chunk = await response.content.read(limit - size)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
+            await aio.read_into(response, limit, chunks)
     except (aiohttp.ClientError, OSError, ValueError) as exc:  # TimeoutError, the deadline's, is an OSError
         if deadline.expired():
             failure = _late(hop, response is not None, check.timeout_s)
@@ -418,7 +412,7 @@ async def _send(
         failure = _late(hop, True, check.timeout_s)
 
     text = aio._decode(b"".join(chunks), response.headers.get("content-type", ""))
-    if size >= limit:
+    if sum(len(chunk) for chunk in chunks) >= limit:
         text = check.secrets.trim_partial(text)  # the read may have stopped halfway through a secret
     if response.history:
         lines.append(f"after {len(response.history)} redirect(s): {response.url}")

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from probes.duration import Duration, positive
 from probes.http.spec import HTTP_METHODS
-from probes.spec import ProbeSpecBase, check_http_url, check_status_codes
+from probes.spec import ProbeSpecBase, check_http_url, check_status_codes, compile_regex
 
 # `${name}` for a value an earlier step extracted, `${env:NAME}` for an environment variable. Any other
 # text between `${` and `}` is a configuration mistake, refused rather than sent as is.
@@ -118,10 +118,7 @@ class Extract(_Model):
     def _one_group(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        try:
-            pattern = re.compile(value)
-        except (re.error, OverflowError, RecursionError, ValueError) as exc:
-            raise ValueError(f"is not a valid regular expression ({exc}): {value!r}") from None
+        pattern = compile_regex(value)
         if pattern.groups != 1:
             raise ValueError(f"must have exactly one (capture group), {value!r} has {pattern.groups}")
         return value

@@ -358,3 +358,8 @@ def test_any_conditions_either_validate_or_are_refused_as_a_validation_error(
         for condition in probe.json_conditions:
             assert condition.expression is not None
         assert HttpProbeSpec.model_validate(probe.model_dump(mode="json")) == probe
+
+
+def test_a_pattern_whose_meaning_python_says_will_change_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError, match="body_regex"):
+        HttpProbeSpec(id="pr-home", url="http://127.0.0.1:9/", body_regex="[[")
