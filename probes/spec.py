@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import warnings
 from datetime import timedelta
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from probes.duration import Duration, positive
 
@@ -70,3 +71,23 @@ def compile_regex(pattern: str) -> re.Pattern[str]:
     except (re.error, OverflowError, RecursionError, FutureWarning, DeprecationWarning) as exc:
         # OverflowError and RecursionError: a repeat count or nesting too large for the regex engine.
         raise ValueError(f"is not a valid regular expression ({exc}): {pattern!r}") from None
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def check_method(value: str) -> str:
+    method = value.upper()
+    if method not in HTTP_METHODS:
+        raise ValueError(f"must be one of {', '.join(HTTP_METHODS)}, got {value!r}")
+    return method
+
+
+def _positive_or_none(value: timedelta | None) -> timedelta | None:
+    return None if value is None else positive(value)
+
+
+# The request and verdict fields every HTTP-speaking kind shares (http, each of a transaction's steps).
+HttpMethod = Annotated[str, AfterValidator(check_method)]
+StatusCodes = Annotated[list[int], Field(min_length=1), AfterValidator(check_status_codes)]
+Latency = Annotated[Duration | None, AfterValidator(_positive_or_none)]

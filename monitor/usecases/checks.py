@@ -115,6 +115,7 @@ def run_checks(runtime: Runtime, location: str, due: Sequence[Due]) -> Iterator[
             )
         }
         probes = {p.id: p for p in session.scalars(select(Probe).where(Probe.id.in_(probe_ids), Probe.active))}
+        counting = active_locations(session)
         todo = [(d, _spec(probes[d.probe_id])) for key, d in wanted.items() if key not in done and d.probe_id in probes]
     # No transaction is held open while the portal is being probed.
     grace_days = runtime.config.relief.grace_days
@@ -122,7 +123,9 @@ def run_checks(runtime: Runtime, location: str, due: Sequence[Due]) -> Iterator[
     for group in runtime.probe_engine().stream(todo, location, agent=agent):
         observed = [Observed(result, d.slot, d.kind) for d, result in group]
         with transaction(runtime.sessions) as session:
-            recorded = record_checks(session, observed, grace_days=grace_days, now=runtime.clock(), probes=probes)
+            recorded = record_checks(
+                session, observed, grace_days=grace_days, now=runtime.clock(), probes=probes, counting=counting
+            )
         yield recorded
 
 
@@ -163,6 +166,7 @@ def record_checks(
     grace_days: int | None,
     now: datetime,
     probes: Mapping[str, Probe] | None = None,
+    counting: set[str] | None = None,
 ) -> Recorded:
     """Store a batch of checks and fold them into detection, in one transaction and a few statements.
 
@@ -225,7 +229,8 @@ def record_checks(
     digests = {ids[_identity(row)]: row["digest"] for row in rows if _identity(row) in ids}
     stored = [(o, ids[identity]) for o in known if (identity := (o.result.probe_id, o.result.location, o.slot)) in ids]
     done.recorded = len(stored)
-    counting = set(session.scalars(select(Location.id).where(Location.active)))
+    if counting is None:  # else the caller read the locations that count, once for its whole batch
+        counting = active_locations(session)
     touched: dict[str, datetime] = {}  # component -> latest check time among counted checks
     deciding: set[str] = set()  # components whose outage these checks may change
     for o, check_id in stored:
@@ -278,6 +283,10 @@ def record_checks(
     for component_id in sorted(deciding):
         done.deliveries += apply_transition(session, component_id, grace_days=grace_days, now=now)
     return done
+
+
+def active_locations(session: Session) -> set[str]:
+    return set(session.scalars(select(Location.id).where(Location.active)))
 
 
 def _identity(row: dict[str, Any]) -> tuple[str, str, datetime]:

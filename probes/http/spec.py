@@ -6,7 +6,6 @@ import math
 import re
 import warnings
 from collections.abc import Mapping
-from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal, Self
 
@@ -15,10 +14,8 @@ import jmespath.exceptions
 from jmespath.parser import ParsedResult
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from probes.duration import Duration, positive
-from probes.spec import ProbeSpecBase, check_http_url, check_status_codes, compile_regex
+from probes.spec import HttpMethod, Latency, ProbeSpecBase, StatusCodes, check_http_url, compile_regex
 
-HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # The compiled forms kept beside the fields they come from; see HttpProbeSpec.model_copy.
 _COMPILED = ("body_pattern", "header_expectations")
 
@@ -111,10 +108,10 @@ class HttpProbeSpec(ProbeSpecBase):
 
     type: Literal["http"] = "http"
     url: str
-    method: str = "GET"
+    method: HttpMethod = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
-    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
+    expect_status: StatusCodes = Field(default_factory=lambda: [200])
     body_contains: str | None = None
     body_regex: str | None = None
     body_not_contains: list[str] = Field(default_factory=list)
@@ -122,30 +119,12 @@ class HttpProbeSpec(ProbeSpecBase):
     expect_headers: dict[str, ExpectedHeader] = Field(default_factory=dict)
     follow_redirects: bool = True
     verify_tls: bool = True
-    max_latency: Duration | None = None
+    max_latency: Latency = None
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return check_http_url(value)
-
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, value: str) -> str:
-        method = value.upper()
-        if method not in HTTP_METHODS:
-            raise ValueError(f"must be one of {', '.join(HTTP_METHODS)}, got {value!r}")
-        return method
-
-    @field_validator("expect_status")
-    @classmethod
-    def _status_codes(cls, value: list[int]) -> list[int]:
-        return check_status_codes(value)
-
-    @field_validator("max_latency")
-    @classmethod
-    def _positive_latency(cls, value: timedelta | None) -> timedelta | None:
-        return None if value is None else positive(value)
 
     @field_validator("body_regex")
     @classmethod

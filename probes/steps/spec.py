@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any, Literal
 
 import jmespath
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from probes.duration import Duration, positive
-from probes.http.spec import HTTP_METHODS
-from probes.spec import ProbeSpecBase, check_http_url, check_status_codes, compile_regex
+from probes.spec import HttpMethod, Latency, ProbeSpecBase, StatusCodes, check_http_url, compile_regex
 
 # `${name}` for a value an earlier step extracted, `${env:NAME}` for an environment variable. Any other
 # text between `${` and `}` is a configuration mistake, refused rather than sent as is.
@@ -163,44 +160,26 @@ class Upload(_Model):
 
 class Step(_Model):
     name: str = Field(min_length=1, max_length=100)
-    method: str = "GET"
+    method: HttpMethod = "GET"
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     form: dict[str, str] | None = None
     json_body: Any = Field(default=None, alias="json")
     body: str | None = None
     upload: Upload | None = None
-    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
+    expect_status: StatusCodes = Field(default_factory=lambda: [200])
     body_contains: str | None = None
     body_not_contains: str | None = None
-    max_latency: Duration | None = None
+    max_latency: Latency = None
     follow_redirects: bool = True
     extract: dict[str, Extract] = Field(default_factory=dict)
     always: bool = False
-
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, value: str) -> str:
-        method = value.upper()
-        if method not in HTTP_METHODS:
-            raise ValueError(f"must be one of {', '.join(HTTP_METHODS)}, got {value!r}")
-        return method
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         # A reference may stand for any part of the URL; check the shape with a stand-in value.
         return check_http_url(value, shape=REFERENCE.sub("x", value))
-
-    @field_validator("expect_status")
-    @classmethod
-    def _status_codes(cls, value: list[int]) -> list[int]:
-        return check_status_codes(value)
-
-    @field_validator("max_latency")
-    @classmethod
-    def _positive_latency(cls, value: timedelta | None) -> timedelta | None:
-        return None if value is None else positive(value)
 
     @field_validator("extract")
     @classmethod
