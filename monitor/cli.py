@@ -128,7 +128,7 @@ def scheduler_main(args: argparse.Namespace) -> int:
     leadership = RedisLeadership.from_url(redis_url)
     log.info(
         "scheduler for locations %s; sends only while it holds the lock %s",
-        ", ".join(runtime.config.locations),
+        ", ".join(runtime.config.location_names),
         leadership.lock_name,
     )
     Scheduler(runtime, dispatch, leadership=leadership).run(stop)  # gives the lock up when stopped

@@ -53,6 +53,21 @@ def check_http_url(value: str, *, shape: str | None = None) -> str:
     return value
 
 
+def describe_statuses(codes: list[int]) -> str:
+    """`200 or 201`, `200-399`: the expected statuses in a check's error line, runs of codes shortened."""
+    runs: list[str] = []
+    ordered = sorted(set(codes))
+    start = 0
+    for i in range(1, len(ordered) + 1):
+        if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
+            first, last = ordered[start], ordered[i - 1]
+            runs.append(str(first) if last - first < 2 else f"{first}-{last}")
+            if 0 < last - first < 2:
+                runs[-1:] = [str(first), str(last)]
+            start = i
+    return " or ".join(runs)
+
+
 def check_status_codes(value: list[int]) -> list[int]:
     for code in value:
         if not 100 <= code <= 599:

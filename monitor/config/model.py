@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 from monitor.storage.enums import Severity
 from monitor.timezones import iana_zone
 from probes import Duration, ProbeSpec, ProbeSpecBase
-from probes.spec import ID_PATTERN
+from probes.spec import ID_PATTERN, check_http_url
 
 
 class PageConfig(BaseModel):
@@ -248,11 +248,53 @@ class SelfServiceConfig(BaseModel):
         return value
 
 
+class LocationConfig(BaseModel):
+    """A place probes run from, and the control URL that tells whether it can see anything at all.
+
+    `control` is a URL outside the portal (a well-known public site, or the location's own gateway)
+    that the location checks with every batch of checks it runs. A location that cannot reach it is
+    blind: its failures say nothing about the portal and are not counted.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    control: str | None = None
+    control_timeout: Duration = timedelta(seconds=5)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.match(ID_PATTERN, value):
+            raise ValueError(f"location {value!r} must be lowercase letters, digits, '-', '_' or '.'")
+        return value
+
+    @field_validator("control")
+    @classmethod
+    def _control(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
+
+    @field_validator("control_timeout")
+    @classmethod
+    def _timeout(cls, value: timedelta) -> timedelta:
+        if not timedelta(0) < value <= timedelta(seconds=60):
+            raise ValueError("control_timeout must be more than 0 and at most 60s")
+        return value
+
+
+def _location_entry(value: Any) -> Any:
+    # Today's shape, a bare name, is a location without a control URL.
+    return {"name": value} if isinstance(value, str) else value
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     page: PageConfig = PageConfig()
-    locations: list[str] = Field(default_factory=lambda: ["local"], min_length=1)
+    # Each entry is a name (`toronto`) or `{name: toronto, control: "https://…"}`.
+    locations: list[Annotated[LocationConfig, BeforeValidator(_location_entry)]] = Field(
+        default_factory=lambda: [LocationConfig(name="local")], min_length=1
+    )
     failure_threshold: int = Field(default=2, ge=1)
     recovery_threshold: int = Field(default=2, ge=1)
     relief: ReliefConfig = ReliefConfig()
@@ -262,13 +304,18 @@ class Config(BaseModel):
 
     @field_validator("locations")
     @classmethod
-    def _location_names(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not re.match(ID_PATTERN, name):
-                raise ValueError(f"location {name!r} must be lowercase letters, digits, '-', '_' or '.'")
-        if len(set(value)) != len(value):
+    def _unique_locations(cls, value: list[LocationConfig]) -> list[LocationConfig]:
+        names = [location.name for location in value]
+        if len(set(names)) != len(names):
             raise ValueError("locations must be unique")
         return value
+
+    @property
+    def location_names(self) -> list[str]:
+        return [location.name for location in self.locations]
+
+    def location(self, name: str) -> LocationConfig | None:
+        return next((location for location in self.locations if location.name == name), None)
 
     def failure_threshold_for(self, probe: ProbeSpecBase) -> int:
         return probe.failure_threshold or self.failure_threshold

@@ -51,7 +51,14 @@ class CloseOutage:
 Transition = OpenOutage | ExtendOutage | CloseOutage
 
 
-def component_transition(outage: OpenOutageView | None, streaks: Iterable[Streak]) -> Transition | None:
+def component_transition(
+    outage: OpenOutageView | None, streaks: Iterable[Streak], *, blind: Iterable[Streak] = ()
+) -> Transition | None:
+    """`streaks` are those of locations that see; `blind`, those of locations that cannot see right now.
+
+    A blind location's streak never opens, extends or closes an outage. It only keeps one open that
+    it saw down while nobody who can see says otherwise: going blind is not evidence of recovery.
+    """
     streaks = list(streaks)
     down = [s for s in streaks if s.down]
     if outage is None:
@@ -71,6 +78,10 @@ def component_transition(outage: OpenOutageView | None, streaks: Iterable[Streak
     recoveries = [s.recovered_at for s in streaks if s.recovered_at is not None and s.recovered_at >= outage.started_at]
     if recoveries:
         return CloseOutage(ended_at=max(max(recoveries), outage.started_at), reason=EndReason.RECOVERED)
+    if any(s.down for s in blind):
+        # Those that saw it down cannot see right now, and nobody who can saw it recover: it stays
+        # open, its last failure where the evidence left it, until a location sees either way.
+        return None
     # Nothing that still counts sees it down, and nothing saw it recover: the probes or locations that
     # saw it down were removed. It ends at the last failure seen, the furthest the evidence reaches.
     return CloseOutage(ended_at=outage.last_failed_at or outage.started_at, reason=EndReason.WATCH_REMOVED)

@@ -35,6 +35,7 @@ class CheckFacts:
     error_class: str | None
     error: str | None
     evidence: str
+    blind: bool = False  # run by a location whose control check failed: recorded, never counted
 
 
 def evidence_digest(evidence: str) -> str:
@@ -53,6 +54,8 @@ def _instant(value: datetime) -> str:
 
 
 def canonical(facts: CheckFacts) -> bytes:
+    # `blind` is appended only when true: checks recorded before locations could be blind keep the
+    # digests they were given.
     return json.dumps(
         [
             FORMAT,
@@ -67,6 +70,7 @@ def canonical(facts: CheckFacts) -> bytes:
             facts.error_class,
             facts.error,
             evidence_digest(facts.evidence),
+            *(["blind"] if facts.blind else []),
         ],
         ensure_ascii=True,
         separators=(",", ":"),

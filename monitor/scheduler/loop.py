@@ -207,7 +207,7 @@ class Scheduler:
         tick's cost follows the checks it sends, not the number of probes configured.
         """
         due: list[tuple[ScheduledProbe, str, datetime]] = []
-        locations = self.runtime.config.locations
+        locations = self.runtime.config.location_names
         while self._queue and self._queue[0][0] <= now:
             _, _, probe = heapq.heappop(self._queue)
             slot = slot_for(probe.probe_id, probe.interval, now)

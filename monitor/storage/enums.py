@@ -73,6 +73,16 @@ class WatchState(StrEnum):
     UNKNOWN = "unknown"
 
 
+class LocationSight(StrEnum):
+    """Whether a location can reach the internet at all, as its control check says.
+
+    A `blind` location's failures say nothing about the portal: they are recorded, never counted.
+    """
+
+    SEEING = "seeing"
+    BLIND = "blind"
+
+
 class EndReason(StrEnum):
     """Why an outage ended."""
 
@@ -91,6 +101,8 @@ class EventKind(StrEnum):
     OUTAGE_DECLARED = "declared"  # ops recorded an outage the probes did not see
     OUTAGE_CORRECTED = "corrected"  # ops corrected an outage's bounds
     MAINTENANCE_CHANGED = "maintenance_changed"  # a maintenance window was announced, changed or removed
+    LOCATION_BLIND = "location_blind"  # a location failed its control check: its checks stop counting
+    LOCATION_SEEING = "location_seeing"  # a blind location passed its control check again
 
 
 class LetterKind(StrEnum):
@@ -154,4 +166,6 @@ CONSUMERS: dict[EventKind, tuple[Consumer, ...]] = {
     EventKind.OUTAGE_DECLARED: (Consumer.RELIEF, Consumer.SLACK),
     EventKind.OUTAGE_CORRECTED: (Consumer.RELIEF,),
     EventKind.MAINTENANCE_CHANGED: (Consumer.RELIEF,),
+    EventKind.LOCATION_BLIND: (Consumer.SLACK,),
+    EventKind.LOCATION_SEEING: (Consumer.SLACK,),
 }

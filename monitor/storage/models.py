@@ -33,6 +33,7 @@ from monitor.storage.enums import (
     Language,
     LetterKind,
     LetterState,
+    LocationSight,
     MaintenanceSource,
     NoticeChannel,
     NoticeState,
@@ -52,6 +53,15 @@ class Location(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     activated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # when it last became active
+    # A URL outside the portal this location must reach to be trusted (e.g. a well-known public site).
+    control_url: Mapped[str | None] = mapped_column(String(2000))
+    # Derived from its control checks, one row per change in the outbox (location_blind / location_seeing).
+    sight: Mapped[LocationSight] = mapped_column(
+        enum_column(LocationSight, "sight"), default=LocationSight.SEEING, server_default=LocationSight.SEEING.value
+    )
+    sight_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    control_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    control_error: Mapped[str | None] = mapped_column(Text)  # what the last failed control check found
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -126,6 +136,8 @@ class Check(Base):
     # or slipped in unnoticed. None only for checks recorded before the log was chained.
     prev_digest: Mapped[str | None] = mapped_column(String(64))
     digest: Mapped[str | None] = mapped_column(String(64))
+    # Run from a location whose control check failed in the same batch: kept as evidence, never counted.
+    blind: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class ProbeState(Base):

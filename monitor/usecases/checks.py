@@ -26,8 +26,9 @@ from monitor.outbox.store import emit
 from monitor.runtime import Runtime
 from monitor.storage.dialect import insert_for
 from monitor.storage.engine import transaction
-from monitor.storage.enums import CheckKind, EventKind, OutageSource, Severity, WatchState
+from monitor.storage.enums import CheckKind, EventKind, LocationSight, OutageSource, Severity, WatchState
 from monitor.storage.models import Check, Component, Location, Outage, Probe, ProbeState
+from monitor.usecases.locations import control_spec, note_control
 from probes import CheckResult, ProbeSpecBase, parse_spec, run_probe
 from probes.identity import agent_for
 
@@ -115,16 +116,38 @@ def run_checks(runtime: Runtime, location: str, due: Sequence[Due]) -> Iterator[
             )
         }
         probes = {p.id: p for p in session.scalars(select(Probe).where(Probe.id.in_(probe_ids), Probe.active))}
-        counting = active_locations(session)
         todo = [(d, _spec(probes[d.probe_id])) for key, d in wanted.items() if key not in done and d.probe_id in probes]
+    if not todo:
+        return
     # No transaction is held open while the portal is being probed.
     grace_days = runtime.config.relief.grace_days
     agent = agent_for(runtime.config.page.url, location)
-    for group in runtime.probe_engine().stream(todo, location, agent=agent):
+    engine = runtime.probe_engine()
+    # The control check first: whether this batch's failures count depends on it. It is one request
+    # bounded by its own short timeout; a location that cannot make it gets nothing counted anyway.
+    blind = False
+    location_config = runtime.config.location(location)
+    control = control_spec(location_config) if location_config is not None else None
+    if control is not None:
+        result = next(r for group in engine.stream([(None, control)], location, agent=agent) for _, r in group)
+        blind = not result.ok
+        with transaction(runtime.sessions) as session:
+            changed = note_control(session, location, result, now=runtime.clock())
+        if changed:
+            yield Recorded(deliveries=changed)
+    with transaction(runtime.sessions) as session:
+        counting = active_locations(session)
+    for group in engine.stream(todo, location, agent=agent):
         observed = [Observed(result, d.slot, d.kind) for d, result in group]
         with transaction(runtime.sessions) as session:
             recorded = record_checks(
-                session, observed, grace_days=grace_days, now=runtime.clock(), probes=probes, counting=counting
+                session,
+                observed,
+                grace_days=grace_days,
+                now=runtime.clock(),
+                probes=probes,
+                counting=counting,
+                blind=blind,
             )
         yield recorded
 
@@ -167,6 +190,7 @@ def record_checks(
     now: datetime,
     probes: Mapping[str, Probe] | None = None,
     counting: set[str] | None = None,
+    blind: bool = False,
 ) -> Recorded:
     """Store a batch of checks and fold them into detection, in one transaction and a few statements.
 
@@ -175,6 +199,10 @@ def record_checks(
     order; each component touched is locked once, and its outage decided once at the end of the batch
     (and at once after any check that turned a probe down or up, so a batch that holds both never
     skips the outage between them).
+
+    `blind`: the checks were run by a location whose control check failed in the same batch. They are
+    stored, in its chain, as evidence of what the location saw, and folded into nothing: no streak,
+    no confirmation, no outage.
     """
     done = Recorded()
     if not observed:
@@ -206,7 +234,7 @@ def record_checks(
         for state in session.scalars(select(ProbeState).where(ProbeState.probe_id.in_({p for p, _ in pairs})))
         if (state.probe_id, state.location) in pairs
     }
-    rows = _chained([_check_row(o) for o in known], states)
+    rows = _chained([_check_row(o, blind=blind) for o in known], states)
     inserted = session.execute(
         insert_for(session, Check)
         .on_conflict_do_nothing(index_elements=["probe_id", "location", "slot"])
@@ -242,6 +270,9 @@ def record_checks(
             state = ProbeState(probe_id=probe.id, location=result.location, failures=0, successes=0, down=False)
             session.add(state)
             states[key] = state
+        state.last_digest = digests[check_id]
+        if blind:
+            continue
         before = streak_of(state)
         streak = advance(
             before,
@@ -253,7 +284,6 @@ def record_checks(
             recovery_threshold=probe.recovery_threshold,
             stale_after=stale_after(timedelta(seconds=probe.interval_seconds)),
         )
-        state.last_digest = digests[check_id]
         if streak is not before:
             for name in _STREAK_FIELDS:  # not asdict(): it deep-copies, once per check
                 setattr(state, name, getattr(streak, name))
@@ -286,7 +316,8 @@ def record_checks(
 
 
 def active_locations(session: Session) -> set[str]:
-    return set(session.scalars(select(Location.id).where(Location.active)))
+    """The locations whose checks count: configured, and not blind."""
+    return set(session.scalars(select(Location.id).where(Location.active, Location.sight == LocationSight.SEEING)))
 
 
 def _identity(row: dict[str, Any]) -> tuple[str, str, datetime]:
@@ -313,13 +344,14 @@ def _chained(rows: list[dict[str, Any]], states: Mapping[tuple[str, str], ProbeS
             error_class=row["error_class"],
             error=row["error"],
             evidence=row["evidence"],
+            blind=row["blind"],
         )
         row["prev_digest"] = heads.get(key)
         row["digest"] = heads[key] = check_digest(facts, row["prev_digest"])
     return rows
 
 
-def _check_row(o: Observed) -> dict[str, Any]:
+def _check_row(o: Observed, *, blind: bool = False) -> dict[str, Any]:
     result = o.result
     return {
         "probe_id": result.probe_id,
@@ -333,6 +365,7 @@ def _check_row(o: Observed) -> dict[str, Any]:
         "error_class": result.error_class.value if result.error_class else None,
         "error": result.error,
         "evidence": result.evidence,
+        "blind": blind,
     }
 
 
@@ -360,15 +393,18 @@ def monitoring_subject(component_id: str, last_seen: datetime | None) -> str:
     return f"monitoring:{component_id}:{last_seen.isoformat() if last_seen else 'never'}"
 
 
-def counted_streaks(session: Session, component_id: str) -> list[Streak]:
-    """Streaks that may hold a component down: active probes, at locations the configuration still lists."""
-    states = session.scalars(
-        select(ProbeState)
+def counted_streaks(session: Session, component_id: str) -> tuple[list[Streak], list[Streak]]:
+    """Streaks that may hold a component down (active probes, at locations the configuration still
+    lists), split into those of seeing locations and those of blind ones."""
+    rows = session.execute(
+        select(ProbeState, Location.sight)
         .join(Probe, Probe.id == ProbeState.probe_id)
         .join(Location, Location.id == ProbeState.location)
         .where(Probe.component_id == component_id, Probe.active, Location.active)
     ).all()
-    return [streak_of(s) for s in states]
+    seeing = [streak_of(state) for state, sight in rows if sight == LocationSight.SEEING]
+    blind = [streak_of(state) for state, sight in rows if sight == LocationSight.BLIND]
+    return seeing, blind
 
 
 def apply_transition(session: Session, component_id: str, *, grace_days: int | None, now: datetime) -> list[int]:
@@ -380,7 +416,8 @@ def apply_transition(session: Session, component_id: str, *, grace_days: int | N
         )
     )
     view = None if outage is None else OpenOutageView(outage.started_at, outage.last_failed_at, outage.gap_at)
-    decision = component_transition(view, counted_streaks(session, component_id))
+    seeing, blind = counted_streaks(session, component_id)
+    decision = component_transition(view, seeing, blind=blind)
     if isinstance(decision, OpenOutage):
         outage = Outage(
             component_id=component_id,

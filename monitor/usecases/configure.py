@@ -12,16 +12,19 @@ Maintenance windows the file lists are stored and kept in step with it (see usec
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from monitor.config import Config
+from monitor.config.model import LocationConfig
 from monitor.detection.transitions import CloseOutage
-from monitor.storage.enums import EndReason, OutageSource
+from monitor.storage.enums import EndReason, LocationSight, OutageSource
 from monitor.storage.models import Component, Location, Outage, Probe
 from monitor.usecases.checks import apply_transition, close_outage
+from monitor.usecases.locations import mark_seeing
 from monitor.usecases.maintenance import sync_config_maintenance
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def apply_config(session: Session, config: Config, *, now: datetime) -> list[int]:
     """Upsert what the file declares and settle open outages it orphaned; returns new delivery ids."""
-    _sync_locations(session, config.locations, now=now)
+    location_deliveries = _sync_locations(session, config.locations, now=now)
     declared_components: list[str] = []
     for position, item in enumerate(config.components):
         component = session.get(Component, item.id) or Component(id=item.id)
@@ -59,21 +62,31 @@ def apply_config(session: Session, config: Config, *, now: datetime) -> list[int
     session.execute(update(Probe).where(Probe.id.not_in(declared_probes)).values(active=False))
     session.execute(update(Component).where(Component.id.not_in(declared_components)).values(active=False))
     session.flush()
-    deliveries = sync_config_maintenance(session, config, now)
+    deliveries = location_deliveries + sync_config_maintenance(session, config, now)
     _warn_of_declared_outages_left_open(session)
     return deliveries + _settle_open_outages(session, grace_days=config.relief.grace_days, now=now)
 
 
-def _sync_locations(session: Session, names: list[str], *, now: datetime) -> None:
-    for name in names:
-        location = session.get(Location, name)
+def _sync_locations(session: Session, locations: Sequence[LocationConfig], *, now: datetime) -> list[int]:
+    deliveries: list[int] = []
+    names = [item.name for item in locations]
+    for item in locations:
+        location = session.get(Location, item.name)
         if location is None:
-            session.add(Location(id=name, active=True, activated_at=now))
-        elif not location.active:
+            session.add(Location(id=item.name, active=True, activated_at=now, control_url=item.control))
+            continue
+        if not location.active:
             location.active = True
             location.activated_at = now
+        if location.control_url != item.control:
+            location.control_url = item.control
+            if item.control is None and location.sight == LocationSight.BLIND:
+                # Nothing left to be blind to: without a control URL a location is trusted as it was
+                # before controls existed. Said in the outbox like any other return to sight.
+                deliveries += mark_seeing(session, location, at=now, now=now)
     session.flush()
     session.execute(update(Location).where(Location.id.not_in(names)).values(active=False))
+    return deliveries
 
 
 def _settle_open_outages(session: Session, *, grace_days: int | None, now: datetime) -> list[int]:

@@ -67,6 +67,7 @@ _COLUMNS = (
     Check.error_class,
     Check.error,
     Check.evidence,
+    Check.blind,
     Check.prev_digest,
     Check.digest,
 )
@@ -90,6 +91,7 @@ def _stored(rows: Iterable[Any], report: EvidenceReport) -> Iterator[StoredCheck
                 error_class=check.error_class.value if check.error_class else None,
                 error=check.error,
                 evidence=check.evidence,
+                blind=check.blind,
             ),
             prev_digest=check.prev_digest,
             digest=check.digest,

@@ -83,7 +83,7 @@ def confirm(runtime: Runtime, undecided: Iterable[tuple[str, str]]) -> None:
     if not probe_ids:
         return
     slot = confirmation_slot(runtime.clock()).isoformat()
-    for location in runtime.config.locations:
+    for location in runtime.config.location_names:
         items = [[probe_id, slot, CheckKind.CONFIRMATION.value] for probe_id in probe_ids]
         dispatch(runtime, RUN_CHECKS, (location, items), queue=probe_queue(location))
 

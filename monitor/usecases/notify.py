@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 from monitor.notify.channel import Channel, Message, MessageRef, SendError
 from monitor.notify.slack.render import (
     FailingDeliveryFacts,
+    LocationSightFacts,
     MonitoringFacts,
     OutageFacts,
     failing_delivery_message,
+    location_message,
     monitoring_message,
     outage_message,
 )
@@ -94,6 +96,8 @@ def _render(runtime: Runtime, session: Session, event: OutboxEvent) -> Message:
             restored_at=restored,
         )
         return monitoring_message(facts, time_zone=page.time_zone, page_url=page.url)
+    if event.kind in (EventKind.LOCATION_BLIND, EventKind.LOCATION_SEEING):
+        return location_message(_sight_facts(session, event), time_zone=page.time_zone, page_url=page.url)
     if event.kind == EventKind.DELIVERY_FAILING:
         delivery = session.get(Delivery, payload.get("delivery_id"))
         return failing_delivery_message(
@@ -123,6 +127,27 @@ def _outage_facts(session: Session, outage_id: int) -> OutageFacts:
         source=outage.source,
         severity=outage.severity,
         reason=outage.reason,
+    )
+
+
+def _sight_facts(session: Session, event: OutboxEvent) -> LocationSightFacts:
+    """The spell of blindness as it stands now: the blind event's facts, and its end if one was recorded."""
+    events = {
+        row.kind: row.payload or {}
+        for row in session.scalars(
+            select(OutboxEvent).where(OutboxEvent.subject == event.subject).order_by(OutboxEvent.id)
+        )
+    }
+    blind = events.get(EventKind.LOCATION_BLIND, {})
+    seeing = events.get(EventKind.LOCATION_SEEING)
+    payload = event.payload or {}
+    since = blind.get("since") or payload.get("blind_since") or payload.get("since")
+    return LocationSightFacts(
+        location=str(payload.get("location")),
+        blind_since=datetime.fromisoformat(str(since)),
+        error=blind.get("error"),
+        control=blind.get("control"),
+        seeing_since=datetime.fromisoformat(seeing["since"]) if seeing else None,
     )
 
 

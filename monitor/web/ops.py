@@ -26,6 +26,7 @@ from monitor.usecases.cases import import_cases_text
 from monitor.usecases.checks import outage_subject
 from monitor.usecases.deliver import backlog_report
 from monitor.usecases.imports import ImportJobView, row_error_json
+from monitor.usecases.locations import location_views
 from monitor.web.context import current_runtime, db
 from monitor.web.errors import error_response
 from probes.result import failed_step
@@ -71,6 +72,7 @@ def _check_json(check: Check | None) -> dict[str, Any] | None:
         "evidence_sha256": evidence_digest(check.evidence),
         "digest": check.digest,
         "prev_digest": check.prev_digest,
+        "blind": check.blind,
     }
 
 
@@ -373,6 +375,12 @@ def get_import(job_id: str) -> tuple[Response, int]:
     if view is None:
         return error_response(404, "not_found", f"no import job {job_id!r}"), 404
     return _job_response(view, 200)
+
+
+@ops.get("/locations")
+def list_locations() -> Response:
+    """Where probes run from, and whether each can see: a blind location's checks are not counted."""
+    return jsonify({"locations": [view.as_json() for view in location_views(db())]})
 
 
 @ops.get("/outbox")

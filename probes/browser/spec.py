@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from probes.secrets import ENV_PREFIX, check_env_only, references
 from probes.spec import ProbeSpecBase, check_http_url
-from probes.steps.spec import ENV_PREFIX, _check_reference, references
 
 Screenshot = Literal["on_failure", "always", "never"]
 
@@ -28,11 +28,7 @@ class Fill(_Model):
     @field_validator("value")
     @classmethod
     def _env_only(cls, value: str) -> str:
-        for name in references(value):
-            _check_reference(name)
-            if not name.startswith(ENV_PREFIX):
-                raise ValueError(f"${{{name}}}: a browser step can only use ${{env:NAME}}")
-        return value
+        return check_env_only(value, "a browser step")
 
 
 class WaitFor(_Model):

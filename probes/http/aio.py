@@ -36,7 +36,6 @@ from probes.http.runner import (
     SEARCH_BYTES,
     TLS_OFF,
     Failure,
-    _bounded,
     _find,
     _host_port,
     _innermost,
@@ -44,10 +43,13 @@ from probes.http.runner import (
     _ms,
     _timeouts,
     _utc_now,
-    request_headers,
+    body_excerpt,
+    prepare_request,
+    unsent,
+    verdict,
 )
 from probes.http.spec import HttpProbeSpec
-from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass, judged
+from probes.result import CheckResult, ErrorClass
 
 if TYPE_CHECKING:
     from aiohttp.connector import Connection
@@ -129,9 +131,10 @@ def new_session(*, limit: int = 0) -> aiohttp.ClientSession:
     )
     return aiohttp.ClientSession(
         connector=connector,
-        # The probe measures the path to the portal itself: an environment proxy would turn DNS and
-        # connect failures into the proxy's own 502s and add its latency to ours.
-        trust_env=False,
+        # A location reaches the portal the way its environment says (HTTPS_PROXY, HTTP_PROXY,
+        # NO_PROXY): that path is what its checks measure, and its control check takes the same one,
+        # so a dead proxy makes the location blind rather than the portal down.
+        trust_env=True,
         # A cookie one check was given must not log the next check in.
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=True,
@@ -148,11 +151,15 @@ async def run_http_probe_async(
 ) -> CheckResult:
     """Send the spec's request once; whatever the target does, answer with a CheckResult, never raise."""
     connect_s, timeout_s = _timeouts(spec)
-    lines = [f"{spec.method} {spec.url}", f"probed from: {location}"]
+    request = prepare_request(spec, location)
+    secrets = request.secrets
+    lines = [f"{spec.method} {request.url}", f"probed from: {location}"]
     if not spec.verify_tls:
         lines.append(TLS_OFF)
+    if request.unsendable is not None:
+        return unsent(spec, location, clock(), request, lines)
     limit = SEARCH_BYTES if spec.reads_body else EVIDENCE_BYTES
-    hop = _Hop(spec.url)
+    hop = _Hop(request.url)
     token = _HOP.set(hop)
     loop = asyncio.get_running_loop()
     chunks: list[bytes] = []
@@ -167,10 +174,10 @@ async def run_http_probe_async(
         async with deadline:
             response = await session.request(
                 spec.method,
-                spec.url,
-                headers=request_headers(spec, location),
+                request.url,
+                headers=request.headers,
                 # The UTF-8 bytes the sync runner sends; a str would also get a text/plain label.
-                data=None if spec.body is None else spec.body.encode("utf-8"),
+                data=request.body,
                 skip_auto_headers=(
                     _NO_AUTO_CONTENT_TYPE if spec.body is not None or spec.method in _BODY_METHODS else None
                 ),
@@ -187,12 +194,15 @@ async def run_http_probe_async(
             )
             latency_ms = (time.perf_counter() - start) * 1000
             await read_into(response, limit, chunks)
-    except (aiohttp.ClientError, OSError) as exc:  # TimeoutError, the deadline's, is an OSError
+    except (aiohttp.ClientError, OSError, ValueError) as exc:  # TimeoutError, the deadline's, is an OSError
         timed_out = deadline.expired()
         if response is None:
-            error_class, error = _no_response(exc, hop, timed_out, connect_s, timeout_s)
-            lines.append(f"no response: {type(exc).__name__}: {str(exc) or error}")
-            return judged(spec.id, location, started_at, (error_class, error), _bounded("\n".join(lines)))
+            if isinstance(exc, aiohttp.ClientError | OSError) or timed_out:
+                failure = _no_response(exc, hop, timed_out, connect_s, timeout_s)
+            else:  # a header value or URL the HTTP client refuses, usually from a variable's value
+                failure = ErrorClass.ASSERTION, f"request could not be sent: {exc}"
+            lines.append(f"no response: {type(exc).__name__}: {str(exc) or failure[1]}")
+            return verdict(spec, location, started_at, failure, lines, secrets)
         failure = _mid_body(exc, response, timed_out, timeout_s)
     finally:
         _HOP.reset(token)
@@ -213,11 +223,12 @@ async def run_http_probe_async(
         value = _header(headers, name)
         if value is not None:
             lines.append(f"{name}: {value}")
-    lines.extend(["", text[:EVIDENCE_LIMIT]])
+    lines.extend(["", body_excerpt(text, secrets, cut=len(body) >= limit)])
 
     failure = failure or _judge(spec, response.status, latency_ms, text, lambda name: _header(headers, name))
-    evidence = _bounded("\n".join(lines))
-    return judged(spec.id, location, started_at, failure, evidence, latency_ms=latency_ms, status_code=response.status)
+    return verdict(
+        spec, location, started_at, failure, lines, secrets, latency_ms=latency_ms, status_code=response.status
+    )
 
 
 def _header(headers: CIMultiDictProxy[str], name: str) -> str | None:

@@ -12,6 +12,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -25,6 +26,8 @@ from urllib3.response import BaseHTTPResponse
 from probes.http.spec import HttpProbeSpec
 from probes.identity import user_agent
 from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass, judged
+from probes.secrets import MissingVariable, Secrets, read_environment, substitute_env
+from probes.spec import describe_statuses
 
 # A healthy TCP handshake takes well under a second; waiting longer only delays reporting a dead host.
 CONNECT_TIMEOUT_CAP = 10.0
@@ -48,6 +51,76 @@ def request_headers(spec: HttpProbeSpec, location: str) -> dict[str, str]:
     return {"User-Agent": user_agent(location), **spec.headers}
 
 
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What one check sends: the spec's URL, headers and body with each `${env:NAME}` filled in, and
+    the values filled in, to be redacted from the check's result."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+    secrets: Secrets
+    unsendable: str | None = None  # why it cannot be sent (a variable is not set), or None
+
+
+def prepare_request(spec: HttpProbeSpec, location: str) -> Request:
+    """The request for one check, its environment variables read now; never raises."""
+    headers = request_headers(spec, location)
+    secrets = Secrets()
+    if not spec.env_names:
+        return Request(spec.url, headers, None if spec.body is None else spec.body.encode("utf-8"), secrets)
+    env = read_environment(spec.env_names, secrets)
+    try:
+        url = substitute_env(spec.url, env, encode=True)
+        headers = {name: substitute_env(value, env) for name, value in headers.items()}
+        body = None if spec.body is None else substitute_env(spec.body, env)
+    except MissingVariable as missing:
+        return Request(spec.url, {}, None, secrets, unsendable=str(missing))
+    for name, value in headers.items():
+        if any(char in value for char in "\r\n\0"):
+            reason = f"header {name}: its value holds a line break or NUL, which a header cannot carry"
+            return Request(url, {}, None, secrets, unsendable=reason)
+    # http.client would encode a str body as Latin-1 and choke on anything else.
+    return Request(url, headers, None if body is None else body.encode("utf-8"), secrets)
+
+
+def unsent(spec: HttpProbeSpec, location: str, started_at: datetime, request: Request, lines: list[str]) -> CheckResult:
+    """The result of a check whose request could not be made: an assertion, nothing sent."""
+    reason = request.unsendable or "the request could not be made"
+    lines.append(f"not sent: {reason}")
+    return verdict(spec, location, started_at, (ErrorClass.ASSERTION, reason), lines, request.secrets)
+
+
+def verdict(
+    spec: HttpProbeSpec,
+    location: str,
+    started_at: datetime,
+    failure: Failure | None,
+    lines: list[str],
+    secrets: Secrets,
+    *,
+    latency_ms: float | None = None,
+    status_code: int | None = None,
+) -> CheckResult:
+    """The check's result, its secrets taken out of the error and out of the evidence before it is cut."""
+    if failure is not None and secrets:
+        # A long value quoted in the error line is cut short with `…`, perhaps inside a secret.
+        pieces = secrets.redact(failure[1]).split("…")
+        failure = failure[0], "…".join([*map(secrets.trim_partial, pieces[:-1]), pieces[-1]])
+    evidence = _bounded(secrets.redact("\n".join(lines)))
+    return judged(spec.id, location, started_at, failure, evidence, latency_ms=latency_ms, status_code=status_code)
+
+
+def body_excerpt(text: str, secrets: Secrets, *, cut: bool) -> str:
+    """The start of the body kept as evidence. Secrets are redacted before it is cut to EVIDENCE_LIMIT,
+    so no cut leaves the start of one behind; `cut`: the read stopped at its limit, maybe inside one."""
+    if secrets:
+        text = secrets.redact(text)
+        if cut:
+            text = secrets.trim_partial(text)
+    return text[:EVIDENCE_LIMIT]
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -63,24 +136,27 @@ def run_http_probe(
     if session is not None:
         return _probe(spec, location, session, clock)
     with requests.Session() as own:
-        # The probe measures the path to the portal itself: an environment proxy would turn DNS and
-        # connect failures into the proxy's own 502s and add its latency to ours.
-        own.trust_env = False
+        # Proxies from the environment apply, as in the engine's session (probes.http.aio).
+        own.trust_env = True
         return _probe(spec, location, own, clock)
 
 
 def _probe(spec: HttpProbeSpec, location: str, session: requests.Session, clock: Callable[[], datetime]) -> CheckResult:
     connect_s, timeout_s = _timeouts(spec)
-    lines = [f"{spec.method} {spec.url}", f"probed from: {location}"]
+    request = prepare_request(spec, location)
+    secrets = request.secrets
+    lines = [f"{spec.method} {request.url}", f"probed from: {location}"]
     if not spec.verify_tls:
         lines.append(TLS_OFF)
     started_at = clock()
+    if request.unsendable is not None:
+        return unsent(spec, location, started_at, request, lines)
     start = time.perf_counter()
     deadline = start + timeout_s
-    lookup_failure = _lookup_within(spec.url, timeout_s)
+    lookup_failure = _lookup_within(request.url, timeout_s)
     if lookup_failure is not None:
         lines.append(f"no response: {lookup_failure[1]}")
-        return judged(spec.id, location, started_at, lookup_failure, _bounded("\n".join(lines)))
+        return verdict(spec, location, started_at, lookup_failure, lines, secrets)
     try:
         with warnings.catch_warnings():
             if not spec.verify_tls:
@@ -90,19 +166,21 @@ def _probe(spec: HttpProbeSpec, location: str, session: requests.Session, clock:
                 warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
             response = session.request(
                 spec.method,
-                spec.url,
-                headers=request_headers(spec, location),
-                # http.client would encode a str body as Latin-1 and choke on anything else.
-                data=None if spec.body is None else spec.body.encode("utf-8"),
+                request.url,
+                headers=request.headers,
+                data=request.body,
                 timeout=(connect_s, timeout_s),
                 allow_redirects=spec.follow_redirects,
                 stream=True,
                 verify=spec.verify_tls,
             )
     except requests.RequestException as exc:
-        error_class, error = _classify_exception(exc, spec)
         lines.append(f"no response: {type(exc).__name__}: {exc}")
-        return judged(spec.id, location, started_at, (error_class, error), _bounded("\n".join(lines)))
+        return verdict(spec, location, started_at, _classify_exception(exc, spec), lines, secrets)
+    except ValueError as exc:  # a header value http.client cannot encode, usually from a variable's value
+        lines.append(f"no response: {type(exc).__name__}: {exc}")
+        unsendable = ErrorClass.ASSERTION, f"request could not be sent: {exc}"
+        return verdict(spec, location, started_at, unsendable, lines, secrets)
 
     latency_ms = (time.perf_counter() - start) * 1000
     with response:
@@ -114,12 +192,11 @@ def _probe(spec: HttpProbeSpec, location: str, session: requests.Session, clock:
         lines.append(f"after {len(response.history)} redirect(s): {response.url}")
     lines.append(f"HTTP {response.status_code} {response.reason}")
     lines.extend(f"{name}: {response.headers[name]}" for name in EVIDENCE_HEADERS if name in response.headers)
-    lines.extend(["", text[:EVIDENCE_LIMIT]])
+    lines.extend(["", body_excerpt(text, secrets, cut=len(body) >= limit)])
 
     failure = read_failure or _judge(spec, response.status_code, latency_ms, text, response.headers.get)
-    evidence = _bounded("\n".join(lines))
-    return judged(
-        spec.id, location, started_at, failure, evidence, latency_ms=latency_ms, status_code=response.status_code
+    return verdict(
+        spec, location, started_at, failure, lines, secrets, latency_ms=latency_ms, status_code=response.status_code
     )
 
 
@@ -129,15 +206,18 @@ def _read_body(
     """Read at most `limit` bytes and stop at the deadline, so a slow-drip server cannot hold the probe.
 
     read1 returns whatever one socket read yields, so a server dripping bytes is caught at the next
-    deadline check; a silent server is cut off by the read timeout on that one socket read.
+    deadline check; a silent server is cut off when that one socket read has waited out what is left
+    of the deadline (requests' read timeout would give each read the whole timeout again).
     """
     raw: BaseHTTPResponse = response.raw
     body = bytearray()
     late: Failure = (ErrorClass.TIMEOUT, f"response not complete within {_ms(timeout_s)} ms")
     try:
         while len(body) < limit:
-            if time.perf_counter() > deadline:
+            left = deadline - time.perf_counter()
+            if left <= 0:
                 return bytes(body), late
+            _wait_at_most(raw, left)
             chunk = raw.read1(min(CHUNK_BYTES, limit - len(body)), decode_content=True)
             if not chunk:
                 break
@@ -152,6 +232,14 @@ def _read_body(
     if time.perf_counter() > deadline:
         return bytes(body), late
     return bytes(body), None
+
+
+def _wait_at_most(raw: BaseHTTPResponse, seconds: float) -> None:
+    """Make the next socket read of `raw` give up after `seconds`; the next request on the connection
+    sets its own timeout again."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if isinstance(sock, socket.socket):
+        sock.settimeout(seconds)
 
 
 def _lookup_within(url: str, timeout_s: float) -> Failure | None:
@@ -196,7 +284,7 @@ def _judge(
 ) -> Failure | None:
     """The verdict on an answer, the same for both runners; `header` looks a header up by any case."""
     if status not in spec.expect_status:
-        expected = " or ".join(str(code) for code in spec.expect_status)
+        expected = describe_statuses(spec.expect_status)
         return ErrorClass.STATUS, f"expected status {expected}, got {status}"
     if spec.max_latency is not None:
         limit_ms = spec.max_latency.total_seconds() * 1000

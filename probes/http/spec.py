@@ -1,4 +1,9 @@
-"""The `http` probe's spec: a request and what its answer must look like for the portal to count as up."""
+"""The `http` probe's spec: a request and what its answer must look like for the portal to count as up.
+
+`${env:NAME}` in the URL, a header value or the body is read from the environment when the check
+runs (percent-encoded in the URL, sent as it is elsewhere), so a token or password stays out of the
+configuration; its value is redacted from the check's error and evidence (`probes.secrets`).
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,12 @@ import jmespath.exceptions
 from jmespath.parser import ParsedResult
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
+from probes.secrets import REFERENCE, check_env_only, env_names
 from probes.spec import HttpMethod, Latency, ProbeSpecBase, StatusCodes, check_http_url, compile_regex
 
 # The compiled forms kept beside the fields they come from; see HttpProbeSpec.model_copy.
-_COMPILED = ("body_pattern", "header_expectations")
+_COMPILED = ("body_pattern", "header_expectations", "env_names")
+_ENV_ONLY = "an http probe"
 
 
 _compile_regex = compile_regex
@@ -124,7 +131,20 @@ class HttpProbeSpec(ProbeSpecBase):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        return check_http_url(value)
+        # A `${env:NAME}` may stand for any part of the URL; check the shape with a stand-in value.
+        return check_http_url(check_env_only(value, _ENV_ONLY), shape=REFERENCE.sub("x", value))
+
+    @field_validator("headers")
+    @classmethod
+    def _header_values(cls, value: dict[str, str]) -> dict[str, str]:
+        for text in value.values():
+            check_env_only(text, _ENV_ONLY)
+        return value
+
+    @field_validator("body")
+    @classmethod
+    def _body_references(cls, value: str | None) -> str | None:
+        return value if value is None else check_env_only(value, _ENV_ONLY)
 
     @field_validator("body_regex")
     @classmethod
@@ -174,6 +194,11 @@ class HttpProbeSpec(ProbeSpecBase):
             (name, expected, None if (pattern := _regex_between_slashes(expected)) is None else re.compile(pattern))
             for name, expected in self.expect_headers.items()
         )
+
+    @cached_property
+    def env_names(self) -> tuple[str, ...]:
+        """The environment variables the request uses (`${env:NAME}`), read when each check runs."""
+        return env_names([self.url, *self.headers.values(), self.body or ""])
 
     @property
     def reads_body(self) -> bool:

@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import html
 import io
 import json
 import math
-import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import jmespath
 import jmespath.exceptions
@@ -47,7 +45,9 @@ from probes.http.runner import (
     _utc_now,
 )
 from probes.result import EVIDENCE_LIMIT, FAILED_STEP, CheckResult, ErrorClass, judged
-from probes.steps.spec import ENV_PREFIX, REFERENCE, Step, StepsProbeSpec
+from probes.secrets import ENV_PREFIX, REDACTED, REFERENCE, Secrets, read_environment
+from probes.spec import describe_statuses
+from probes.steps.spec import Step, StepsProbeSpec
 
 if TYPE_CHECKING:
     import aiohttp
@@ -56,7 +56,6 @@ if TYPE_CHECKING:
 
 __all__ = ["REDACTED", "run_steps_async", "run_steps_probe", "upload_bytes"]
 
-REDACTED = "[redacted]"
 STEP_EXCERPT = 500  # characters of a passing step's body: enough to recognise the page
 REQUEST_EXCERPT = 300  # characters of a request body echoed in the evidence
 _FILLER = b"PortalWatch availability probe: generated test content, safe to delete.\n"
@@ -100,7 +99,7 @@ async def run_steps_async(
     connector = session.connector
     if connector is None:
         raise RuntimeError("the shared HTTP session is closed")
-    secrets = _Secrets()
+    secrets = Secrets()
     env = _environment(spec, secrets)
     loop = asyncio.get_running_loop()
     timeout_s = spec.timeout.total_seconds()
@@ -137,61 +136,13 @@ async def run_steps_async(
 
 # --- secrets ------------------------------------------------------------------------------------------
 
-
-class _Secrets:
-    """The environment values this check uses, and how to take them out of any text."""
-
-    def __init__(self) -> None:
-        self._variants: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-
-    def add(self, value: str) -> None:
-        if not value:
-            return
-        # As sent, and as a server may echo it: form- or URL-encoded, HTML-escaped, inside a JSON string.
-        variants = {
-            value,
-            quote(value, safe=""),
-            quote_plus(value),
-            quote(value),
-            html.escape(value),
-            html.escape(value, quote=False),
-            json.dumps(value)[1:-1],
-            json.dumps(value, ensure_ascii=False)[1:-1],
-        }
-        self._variants |= {variant for variant in variants if variant}
-        # Longest first, in one pass: a shorter variant must not leave the tail of a longer one behind.
-        alternatives = sorted(self._variants, key=len, reverse=True)
-        # Case-insensitive: %2f and %2F are the same escape; hiding a little more than needed is harmless.
-        self._pattern = re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)
-
-    def redact(self, text: str) -> str:
-        return text if self._pattern is None else self._pattern.sub(REDACTED, text)
-
-    def trim_partial(self, text: str) -> str:
-        """`text` without a trailing start of a secret, for text that was cut off in the middle."""
-        lowered = text.lower()
-        cut = 0
-        for variant in self._variants:
-            variant = variant.lower()
-            for length in range(min(len(variant) - 1, len(lowered)), 0, -1):
-                if lowered.endswith(variant[:length]):
-                    cut = max(cut, length)
-                    break
-        return text[: len(text) - cut] if cut else text
+_Secrets = Secrets  # the name the browser kind imports
 
 
-def _environment(spec: StepsProbeSpec, secrets: _Secrets) -> dict[str, str | None]:
+def _environment(spec: StepsProbeSpec, secrets: Secrets) -> dict[str, str | None]:
     """Every environment variable the spec names, read once, so all steps see the same values."""
-    env: dict[str, str | None] = {}
-    for step in spec.steps:
-        for name in step.references():
-            if name.startswith(ENV_PREFIX):
-                var = name[len(ENV_PREFIX) :]
-                env[var] = os.environ.get(var)
-                if env[var]:
-                    secrets.add(env[var] or "")
-    return env
+    names = [name for step in spec.steps for name in step.references() if name.startswith(ENV_PREFIX)]
+    return read_environment(dict.fromkeys(name[len(ENV_PREFIX) :] for name in names), secrets)
 
 
 # --- one step ---------------------------------------------------------------------------------------
@@ -201,7 +152,7 @@ def _environment(spec: StepsProbeSpec, secrets: _Secrets) -> dict[str, str | Non
 class _Check:
     spec: StepsProbeSpec
     env: dict[str, str | None]
-    secrets: _Secrets
+    secrets: Secrets
     deadline_at: float  # loop time
     timeout_s: float
     variables: dict[str, str] = field(default_factory=dict)
@@ -446,7 +397,7 @@ def _late(hop: _Hop, answered: bool, timeout_s: float) -> Failure:
 def _judge(step: Step, request: _Request, status: int, latency_ms: float, text: str) -> Failure | None:
     """The http kind's checks, in its order and words, plus the text that must not be there."""
     if status not in step.expect_status:
-        expected = " or ".join(str(code) for code in step.expect_status)
+        expected = describe_statuses(step.expect_status)
         return ErrorClass.STATUS, f"expected status {expected}, got {status}"
     if step.max_latency is not None:
         limit_ms = step.max_latency.total_seconds() * 1000
@@ -554,7 +505,7 @@ def _result(
     started_at: datetime,
     runs: list[_Run],
     deciding: _Run | None,
-    secrets: _Secrets,
+    secrets: Secrets,
 ) -> CheckResult:
     head = [] if deciding is None else [f"{FAILED_STEP}{deciding.step.name}"]
     head.append(f"probed from: {location}")

@@ -20,13 +20,9 @@ from typing import Any, Literal
 import jmespath
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from probes.secrets import ENV_PREFIX, REFERENCE, VARIABLE_NAME, check_reference, references
 from probes.spec import HttpMethod, Latency, ProbeSpecBase, StatusCodes, check_http_url, compile_regex
 
-# `${name}` for a value an earlier step extracted, `${env:NAME}` for an environment variable. Any other
-# text between `${` and `}` is a configuration mistake, refused rather than sent as is.
-REFERENCE = re.compile(r"\$\{([^}]*)\}")
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-ENV_PREFIX = "env:"
 # Uploads are generated in memory and kept for reuse; a probe has no business sending more than this.
 MAX_UPLOAD_BYTES = 50 * 1000 * 1000
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*$", re.IGNORECASE)
@@ -68,20 +64,6 @@ def jmespath_expression(value: str) -> str:
     if value.startswith("$["):
         return value[1:]
     return value
-
-
-def references(text: str) -> Iterator[str]:
-    """The names inside each `${…}` in `text`, in order (`env:NAME` for environment variables)."""
-    for match in REFERENCE.finditer(text):
-        yield match.group(1)
-
-
-def _check_reference(name: str) -> None:
-    if name.startswith(ENV_PREFIX):
-        if not VARIABLE_NAME.match(name[len(ENV_PREFIX) :]):
-            raise ValueError(f"${{{name}}} does not name an environment variable")
-    elif not VARIABLE_NAME.match(name):
-        raise ValueError(f"${{{name}}} is neither ${{variable}} nor ${{env:NAME}}")
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -198,7 +180,7 @@ class Step(_Model):
         if self.upload is not None and (self.json_body is not None or self.body is not None):
             raise ValueError(f"step {self.name!r} has an upload and a {'json' if self.body is None else 'raw'} body")
         for name in self.references():
-            _check_reference(name)
+            check_reference(name)
         return self
 
     def _given(self, key: str) -> bool:

@@ -44,6 +44,15 @@ class MonitoringFacts:
 
 
 @dataclass(frozen=True)
+class LocationSightFacts:
+    location: str
+    blind_since: datetime
+    error: str | None  # what the control check that made it blind saw
+    control: str | None
+    seeing_since: datetime | None  # None while still blind
+
+
+@dataclass(frozen=True)
 class FailingDeliveryFacts:
     consumer: str
     subject: str
@@ -132,6 +141,28 @@ def monitoring_message(facts: MonitoringFacts, *, time_zone: str, page_url: str)
         headline = f":white_check_mark: Monitoring resumed: {facts.component_name}"
         text = f"Monitoring resumed: checks of {facts.component_name} arrive again since {restored}"
         details = [f"*Not watched* from {seen} to {restored}"]
+    return Message(text=text, blocks=_blocks(headline, details, f"<{page_url}|status page>"))
+
+
+def location_message(facts: LocationSightFacts, *, time_zone: str, page_url: str) -> Message:
+    since = local(facts.blind_since, time_zone)
+    if facts.seeing_since is None:
+        headline = f":see_no_evil: Location blind: {facts.location}"
+        text = f"Location {facts.location} is blind since {since}: its checks do not count against the portal"
+        details = [
+            f"*Control check failing since* {since}",
+            f"*Control:* {facts.control or 'none'}",
+            f"*Last error:* {facts.error or 'unknown'}",
+            "Its checks are kept as evidence but not counted; it counts again once its control check passes.",
+        ]
+    else:
+        seeing = local(facts.seeing_since, time_zone)
+        headline = f":eyes: Location sees again: {facts.location}"
+        text = f"Location {facts.location} sees again since {seeing}"
+        details = [
+            f"*Blind* from {since} to {seeing} ({duration(facts.seeing_since - facts.blind_since)})",
+            f"*Control:* {facts.control or 'none'}",
+        ]
     return Message(text=text, blocks=_blocks(headline, details, f"<{page_url}|status page>"))
 
 

@@ -210,3 +210,26 @@ def test_migrate_accepts_the_good_file(tmp_path: Path) -> None:
     result = run_monitor(tmp_path, "migrate", "--config", str(good))
     assert result.returncode == 0, result.stderr
     assert "latest schema" in result.stdout
+
+
+def test_locations_may_be_names_or_entries_with_a_control_url() -> None:
+    toronto = '{name: toronto, control: "https://control.test/", control_timeout: 2s}'
+    text = GOOD + f"locations:\n  - montreal\n  - {toronto}\n"
+    config = parse_config(text, source="portalwatch.yaml")
+    assert config.location_names == ["montreal", "toronto"]
+    assert config.locations[0].control is None
+    assert config.locations[1].control == "https://control.test/"
+    assert config.locations[1].control_timeout.total_seconds() == 2
+
+
+def test_a_control_url_that_is_not_http_is_refused_at_its_line_and_key_path() -> None:
+    text = GOOD + "locations:\n  - montreal\n  - {name: toronto, control: ftp://control.test/}\n"
+    problems = problems_of(text)
+    assert len(problems) == 1
+    assert problems[0].startswith("portalwatch.yaml:21: locations[1].control: ")
+    assert "http" in problems[0]
+
+
+def test_the_same_location_twice_is_refused_whichever_shape_names_it() -> None:
+    problems = problems_of(GOOD + "locations:\n  - toronto\n  - {name: toronto}\n")
+    assert len(problems) == 1 and "unique" in problems[0]

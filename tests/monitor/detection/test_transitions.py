@@ -302,6 +302,25 @@ def test_an_outage_nothing_counted_sees_down_any_more_closes_at_its_last_failure
     )
 
 
+# --- blind locations ---------------------------------------------------------------------------
+
+
+def test_a_location_that_is_blind_never_opens_an_outage_whatever_its_streak_says() -> None:
+    down = fold([(1, DOWN), (2, DOWN), (3, DOWN)])
+    assert component_transition(None, [], blind=[down]) is None
+
+
+def test_an_outage_held_down_only_by_a_location_gone_blind_stays_open_without_moving_its_last_failure() -> None:
+    down = fold([(1, DOWN), (2, DOWN), (3, DOWN)])
+    assert component_transition(open_since(1, last_failed=3), [Streak()], blind=[down]) is None
+
+
+def test_a_location_that_sees_the_portal_recover_closes_the_outage_even_if_another_went_blind() -> None:
+    down = fold([(1, DOWN), (2, DOWN), (3, DOWN)])
+    seeing = fold([(1, DOWN), (2, DOWN), (3, DOWN), (4, UP), (5, UP)])
+    assert component_transition(open_since(1, last_failed=3), [seeing], blind=[down]) == recovered(4)
+
+
 def test_no_probes_down_and_no_open_outage_means_nothing_happens() -> None:
     a = fold([(0, UP), (1, UP)])
     assert component_transition(None, [a]) is None

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.evidence.chain import CheckFacts, StoredCheck, check_digest, verify_chain
+from monitor.evidence.chain import CheckFacts, StoredCheck, canonical, check_digest, verify_chain
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
@@ -116,3 +116,11 @@ def test_changing_any_field_of_any_check_breaks_the_chain(position: int, name: s
     checks[position] = dataclasses.replace(checks[position], facts=dataclasses.replace(original, **{name: changed}))  # type: ignore[arg-type]
     broken = verify_chain(checks)
     assert broken is not None and broken.check_id == position + 1
+
+
+def test_a_blind_check_has_a_digest_of_its_own_and_a_seeing_one_keeps_the_digest_it_always_had() -> None:
+    seeing = facts(1)
+    assert check_digest(dataclasses.replace(seeing, blind=True), None) != check_digest(seeing, None)
+    assert b"blind" not in canonical(seeing)
+    # The digest this check had before locations could be blind: stored chains keep verifying.
+    assert check_digest(seeing, None) == "91ceae7669459a6313d90c25099fff86370f9d6ffb5fd9474c0b9cc70b2d4f19"

@@ -7,128 +7,24 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import CheckKind
 from monitor.storage.models import Check, Outage, Probe
 from monitor.usecases import jobs
 from monitor.usecases.checks import Due, run_checks
-from tests.conftest import ROOT, make_runtime
+from tests.conftest import ROOT
 from tests.monitor.scheduler.fakes import Recorder
+from tests.monitor.usecases.targets import SLOT, TargetServer, config, stored
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class Target(BaseHTTPRequestHandler):
-    """`/ok/<n>` 200, `/down/<n>` 503, `/hang/<n>` no answer until released (then 200), `/drip/<n>` a byte
-    every 100 ms."""
-
-    server: TargetServer
-
-    def do_GET(self) -> None:
-        self.server.agents.append(self.headers.get("User-Agent", ""))
-        kind = self.path.split("/")[1]
-        if kind == "hang" and not self.server.release.wait(30):
-            return  # never answers, until released
-        if kind == "drip":
-            self.send_response(200)
-            self.send_header("Content-Length", "100")
-            self.end_headers()
-            for _ in range(100):
-                if self.server.release.wait(0.1):
-                    return
-                self.wfile.write(b"x")
-                self.wfile.flush()
-            return
-        body = b"Sign in"
-        self.send_response(503 if kind == "down" else 200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class TargetServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 512  # hundreds of checks connect at the same instant
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Target)
-        self.release = threading.Event()
-        self.agents: list[str] = []
-
-
-@pytest.fixture
-def target_server() -> Iterator[TargetServer]:
-    server = TargetServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-@pytest.fixture
-def target() -> Iterator[str]:
-    server = TargetServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-def config(base: str, probes: dict[str, str], *, locations: str = "", threshold: int = 2, timeout: str = "1s") -> str:
-    lines = "".join(
-        f'      - {{id: {probe_id}, type: http, url: "{base}/{path}", interval: 10s, timeout: {timeout}}}\n'
-        for probe_id, path in probes.items()
-    )
-    return (
-        f"failure_threshold: {threshold}\nrecovery_threshold: 2\n{locations}\n"
-        "components:\n  - id: pr-portal\n    name: Permanent residence portal\n    probes:\n" + lines
-    )
-
-
-@pytest.fixture
-def make(database_url: str) -> Iterator[Any]:
-    made: list[Runtime] = []
-
-    def build(text: str) -> Runtime:
-        runtime = make_runtime(database_url, text)
-        made.append(runtime)
-        return runtime
-
-    yield build
-    for runtime in made:
-        runtime.close()
-
-
-SLOT = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
-
-
-def stored(runtime: Runtime, kind: CheckKind | None = None) -> list[Check]:
-    with transaction(runtime.sessions) as session:
-        query = select(Check).order_by(Check.id)
-        if kind is not None:
-            query = query.where(Check.kind == kind)
-        return list(session.scalars(query))
 
 
 def test_a_hung_and_a_dripping_target_do_not_hold_back_two_hundred_fast_checks_beside_them(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from monitor.notify.slack.render import MonitoringFacts, OutageFacts, monitoring_message, outage_message
+from monitor.notify.slack.render import (
+    LocationSightFacts,
+    MonitoringFacts,
+    OutageFacts,
+    location_message,
+    monitoring_message,
+    outage_message,
+)
 from monitor.storage.enums import EndReason, OutageSource, Severity
 
 STARTED = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
@@ -49,6 +56,18 @@ def test_monitoring_messages_say_since_when_nobody_watched_and_when_it_resumed()
     assert lost.text == "Monitoring interrupted: no checks of Employer portal since 2026-11-20 09:00:00 EST"
     back = monitoring_message(MonitoringFacts("Employer portal", STARTED, ENDED), **PAGE)
     assert "Not watched* from 2026-11-20 09:00:00 EST to 2026-11-20 10:30:00 EST" in back.blocks[1]["text"]["text"]
+
+
+def test_a_blind_location_says_its_checks_do_not_count_and_its_return_says_for_how_long_it_was_blind() -> None:
+    blind = LocationSightFacts("toronto", STARTED, "connection refused", "https://control.test/", None)
+    message = location_message(blind, **PAGE)
+    assert message.text == (
+        "Location toronto is blind since 2026-11-20 09:00:00 EST: its checks do not count against the portal"
+    )
+    assert "connection refused" in message.blocks[1]["text"]["text"]
+    back = location_message(LocationSightFacts("toronto", STARTED, None, None, ENDED), **PAGE)
+    assert back.text == "Location toronto sees again since 2026-11-20 10:30:00 EST"
+    assert "(1h 30m)" in back.blocks[1]["text"]["text"]
 
 
 def declared(**changes: object) -> OutageFacts:
