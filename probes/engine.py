@@ -182,7 +182,9 @@ class ProbeEngine(Generic[T]):
             raise
         except Exception as exc:  # a runner must never raise; if one does, the check still gets its answer
             log.exception("probe %s: its runner raised", spec.id)
-            result = _failed(spec, location, started_at, ErrorClass.CONNECT, f"the probe failed: {type(exc).__name__}")
+            result = _failed(
+                spec, location, started_at, ErrorClass.PROBE, f"the probe could not run: {type(exc).__name__}: {exc}"
+            )
         finished.put((tag, result))
 
 

@@ -17,6 +17,9 @@ class ErrorClass(StrEnum):
     TLS = "tls"
     STATUS = "status"
     ASSERTION = "assertion"
+    # The probe itself could not run (its runner failed, its browser cannot start): a fact about the
+    # worker, not the portal. Recorded as evidence, never counted against the portal.
+    PROBE = "probe"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from monitor.storage.models import Check, Component, Location, Outage, Probe, Pr
 from monitor.usecases.locations import control_spec, note_control
 from probes import CheckResult, ProbeSpecBase, parse_spec, run_probe
 from probes.identity import agent_for
+from probes.result import ErrorClass
 
 log = logging.getLogger(__name__)
 
@@ -271,8 +272,8 @@ def record_checks(
             session.add(state)
             states[key] = state
         state.last_digest = digests[check_id]
-        if blind:
-            continue
+        if blind or result.error_class is ErrorClass.PROBE:
+            continue  # nothing it says is about the portal: in the chain, folded into nothing
         before = streak_of(state)
         streak = advance(
             before,

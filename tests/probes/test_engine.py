@@ -69,7 +69,8 @@ def test_a_runner_that_raises_gives_a_failed_check_saying_so_and_the_others_are_
     )
     assert results["good"].ok
     bad = results["bad"]
-    assert (bad.ok, bad.error_class, bad.error) == (False, ErrorClass.CONNECT, "the probe failed: ValueError")
+    assert (bad.ok, bad.error_class) == (False, ErrorClass.PROBE)
+    assert bad.error == "the probe could not run: ValueError: boom"
     assert "its runner raised" in caplog.text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -13,6 +14,7 @@ from monitor.storage.engine import transaction
 from monitor.storage.enums import CheckKind
 from monitor.storage.models import Check, Outage, ProbeState
 from monitor.usecases.checks import Observed, Recorded, record_checks
+from probes.result import ErrorClass
 from tests.conftest import T0, check_result, make_runtime
 
 TWO_PROBES = """
@@ -135,3 +137,20 @@ def test_checks_of_a_batch_are_folded_in_slot_order_whatever_order_they_finished
 def test_checks_of_a_probe_no_longer_configured_are_dropped_and_the_rest_recorded(runtime: Runtime) -> None:
     gone = Observed(check_result(at(0), True, probe="removed-probe"), at(0))
     assert record(runtime, gone, seen(0, True)).recorded == 1
+
+
+def test_checks_the_probe_itself_could_not_run_are_kept_but_never_open_an_outage(runtime: Runtime) -> None:
+    def unrunnable(seconds: float) -> Observed:
+        result = dataclasses.replace(
+            check_result(at(seconds), False),
+            error_class=ErrorClass.PROBE,
+            error="the probe could not run: RuntimeError: chromium not found at /usr/bin/chromium",
+        )
+        return Observed(result, at(seconds))
+
+    done = record(runtime, *(unrunnable(10 * n) for n in range(5)))
+    assert done.recorded == 5 and done.deliveries == [] and done.confirm == []
+    assert outages(runtime) == []
+    with transaction(runtime.sessions) as session:
+        state = session.get_one(ProbeState, ("pr-home", "local"))
+        assert state.failures == 0 and not state.down and state.last_digest is not None
