@@ -184,19 +184,35 @@ def verify_evidence_main(args: argparse.Namespace) -> int:
         report = verify_evidence(runtime)
     finally:
         runtime.close()
+    notes = [f"{report.unchained} recorded before the log was chained"] if report.unchained else []
+    notes += [f"{report.pruned} passing with their evidence text pruned"] if report.pruned else []
     print(
         f"{report.chains} chain(s) of checks, {report.checks} check(s) read"
-        + (f" ({report.unchained} recorded before the log was chained)" if report.unchained else "")
+        + (f" ({'; '.join(notes)})" if notes else "")
     )
     for broken in report.broken:
         print(
             f"BROKEN: check {broken.check_id} (probe {broken.probe_id}, location {broken.location}, "
             f"slot {broken.slot.isoformat()}): {broken.problem}"
         )
-    if report.intact:
+    if not report.broken:
         print("every chain verifies")
+    print(f"{report.pieces} piece(s) of evidence in the store ({runtime.settings.evidence_path})")
+    for piece in report.broken_pieces:
+        print(
+            f"BROKEN: check {piece.check_id} (probe {piece.probe_id}, location {piece.location}, "
+            f"slot {piece.slot.isoformat()}), piece {piece.name} (sha256:{piece.sha256}): {piece.problem}"
+        )
+    if report.broken_piece_count > len(report.broken_pieces):
+        print(f"… and {report.broken_piece_count - len(report.broken_pieces)} more piece(s) that do not verify")
+    if not report.broken_piece_count:
+        print("every piece of evidence verifies")
+    if report.intact:
         return 0
-    print(f"{len(report.broken)} chain(s) do not verify", file=sys.stderr)
+    if report.broken:
+        print(f"{len(report.broken)} chain(s) do not verify", file=sys.stderr)
+    if report.broken_piece_count:
+        print(f"{report.broken_piece_count} piece(s) of evidence do not verify", file=sys.stderr)
     return 1
 
 
@@ -237,7 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config")
     p.set_defaults(func=outbox_main)
 
-    p = sub.add_parser("verify-evidence", help="check that no recorded check was edited, removed or added")
+    p = sub.add_parser(
+        "verify-evidence",
+        help="check that no recorded check was edited, removed or added, and that every stored piece is intact",
+    )
     p.add_argument("--config")
     p.set_defaults(func=verify_evidence_main)
 
