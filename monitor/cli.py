@@ -1,6 +1,6 @@
 """The composition root of every process.
 
-`python -m monitor serve | worker | scheduler | migrate | outbox | verify-evidence`.
+`python -m monitor serve | worker | scheduler | migrate | outbox | verify-evidence | prune-checks`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from monitor.usecases import jobs
 from monitor.usecases.configure import apply_config
 from monitor.usecases.deliver import backlog_report
 from monitor.usecases.evidence import verify_evidence
+from monitor.usecases.retention import prune_checks
 from monitor.web import create_app
 
 log = logging.getLogger("portalwatch")
@@ -216,6 +217,24 @@ def verify_evidence_main(args: argparse.Namespace) -> int:
     return 1
 
 
+def prune_checks_main(args: argparse.Namespace) -> int:
+    """Drop the evidence of passing checks older than `retention.passing_checks`; say what was done."""
+    runtime = prepare(_settings(args))
+    try:
+        report = prune_checks(runtime)
+    finally:
+        runtime.close()
+    if report.cutoff is None:
+        print("retention.passing_checks is off: the evidence of every check is kept")
+        return 0
+    print(
+        f"dropped the evidence of {report.checks} passing check(s) that started before "
+        f"{report.cutoff.isoformat()} and no outage rests on; removed {report.pieces} piece(s) and "
+        f"{report.files} file(s) from the evidence store"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m monitor", description="PortalWatch service")
@@ -259,6 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--config")
     p.set_defaults(func=verify_evidence_main)
+
+    p = sub.add_parser(
+        "prune-checks",
+        help="drop the evidence of passing checks older than retention.passing_checks (outages' evidence is kept)",
+    )
+    p.add_argument("--config")
+    p.set_defaults(func=prune_checks_main)
 
     args = parser.parse_args(argv)
     try:
