@@ -12,6 +12,10 @@ FAILED_STEP = "failed step: "  # the first evidence line of a multi-step check t
 EVIDENCE_LIMIT = 4096  # characters of evidence kept per check; enough to show the failure, never a whole page
 SHA256_PREFIX = "sha256:"  # how evidence text names a piece kept beside it: `sha256:<hex>`
 ATTACHMENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # safe in a URL path and a file name
+# The line of a check's evidence that names one of its attachments: `screenshot: sha256:<hex> (<n> bytes)`.
+_PIECE_LINE = re.compile(
+    rf"^({ATTACHMENT_NAME.pattern}): {SHA256_PREFIX}([0-9a-f]{{64}}) \((\d+) bytes\)$", re.MULTILINE
+)
 
 
 class ErrorClass(StrEnum):
@@ -75,9 +79,13 @@ class CheckResult:
         names = [attachment.name for attachment in self.attachments]
         if len(set(names)) != len(names):
             raise ValueError(f"attachment names must be unique within a check, got {names}")
+        named = set(named_pieces(self.evidence))
         for attachment in self.attachments:
-            if f"{SHA256_PREFIX}{attachment.sha256}" not in self.evidence:
-                raise ValueError(f"the evidence must name attachment {attachment.name!r} by its SHA-256")
+            if (attachment.name, attachment.sha256) not in named:
+                raise ValueError(
+                    f"the evidence must name attachment {attachment.name!r} on a line of its own: "
+                    f"{piece_line(attachment)!r}"
+                )
 
 
 def judged(
@@ -104,6 +112,18 @@ def judged(
         evidence=evidence,
         attachments=attachments,
     )
+
+
+def piece_line(attachment: Attachment) -> str:
+    """The evidence line that names an attachment, so the chain (which covers the evidence) covers it."""
+    return f"{attachment.name}: {SHA256_PREFIX}{attachment.sha256} ({attachment.size} bytes)"
+
+
+def named_pieces(evidence: str) -> list[tuple[str, str]]:
+    """(name, hex SHA-256) of every attachment the evidence names, as `piece_line` writes them."""
+    if SHA256_PREFIX not in evidence:
+        return []
+    return [(match[1], match[2]) for match in _PIECE_LINE.finditer(evidence)]
 
 
 def failed_step(evidence: str) -> str | None:

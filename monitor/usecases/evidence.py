@@ -3,7 +3,8 @@
 Pieces (a browser's screenshot) are put into the store before the transaction that records their
 check, never inside one, and listed in `evidence_pieces` by that transaction. `verify_evidence` walks
 every chain of checks, recomputing each digest (see monitor.evidence.chain), then every piece: its
-file must be there with its SHA-256, and its check's evidence, which the chain covers, must name it.
+file must be there with its SHA-256, and its check's evidence, which the chain covers, must name it;
+and every piece a check's evidence names must be listed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from monitor.evidence.store import MissingPiece
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.models import Check, EvidencePiece
-from probes.result import SHA256_PREFIX, CheckResult
+from probes.result import SHA256_PREFIX, CheckResult, named_pieces
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,7 @@ def verify_evidence(runtime: Runtime) -> EvidenceReport:
         if broken is not None:
             report.broken.append(broken)
     _verify_pieces(runtime, report)
+    _verify_named_pieces(runtime, report)
     return report
 
 
@@ -253,15 +255,57 @@ def _verify_pieces(runtime: Runtime, report: EvidenceReport) -> None:
 
 
 def _piece_problem(piece: Any) -> str | None:
-    """What ties the piece to the chain: its check's evidence, which the chain covers, names its SHA-256."""
+    """What ties the piece to the chain: its check's evidence, which the chain covers, names it and its SHA-256."""
     if piece.evidence_pruned_at is not None:
         return "its check's evidence was pruned, yet the piece is still listed: nothing ties it to the chain"
-    if f"{SHA256_PREFIX}{piece.sha256}" not in piece.evidence:
+    if (piece.name, piece.sha256) not in named_pieces(piece.evidence):
         return (
-            f"its check's evidence does not name sha256:{piece.sha256}: the piece's digest was edited, "
+            f"its check's evidence does not name it with sha256:{piece.sha256}: the piece's row was edited, "
             "or the piece was added after the check was recorded"
         )
     return None
+
+
+def _verify_named_pieces(runtime: Runtime, report: EvidenceReport) -> None:
+    """The other way round: every piece a check's evidence names is listed (a removed row is caught too).
+
+    Only checks whose evidence names a SHA-256 are read, in pages by id.
+    """
+    after = 0
+    while True:
+        with transaction(runtime.sessions) as session:
+            page = session.execute(
+                select(Check.id, Check.probe_id, Check.location, Check.slot, Check.evidence)
+                .where(
+                    Check.id > after,
+                    Check.evidence_pruned_at.is_(None),
+                    Check.evidence.contains(f": {SHA256_PREFIX}", autoescape=True),
+                )
+                .order_by(Check.id)
+                .limit(PIECES_PAGE)
+            ).all()
+            listed = pieces_of(session, [check.id for check in page])
+        if not page:
+            return
+        after = page[-1].id
+        for check in page:
+            names = {piece.name for piece in listed[check.id]}
+            for name, sha256 in named_pieces(check.evidence):
+                if name in names:
+                    continue  # listed; whether with this SHA-256 and an intact file, the walk of the pieces says
+                report.broken_piece_count += 1
+                if len(report.broken_pieces) < REPORTED_PIECES:
+                    report.broken_pieces.append(
+                        BrokenPiece(
+                            check.id,
+                            check.probe_id,
+                            check.location,
+                            check.slot,
+                            name,
+                            sha256,
+                            "its check's evidence names it, but no such piece is listed: its row was removed",
+                        )
+                    )
 
 
 _COLUMNS = (

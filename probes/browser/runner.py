@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from probes.browser.spec import BrowserProbeSpec, BrowserStep
 from probes.http.runner import Failure, _bounded, _ms, _utc_now
 from probes.identity import user_agent
-from probes.result import FAILED_STEP, SHA256_PREFIX, Attachment, CheckResult, ErrorClass, judged
+from probes.result import FAILED_STEP, SHA256_PREFIX, Attachment, CheckResult, ErrorClass, judged, piece_line
 from probes.steps.runner import _Secrets
 from probes.steps.spec import ENV_PREFIX, REFERENCE
 
@@ -288,7 +288,7 @@ async def _run(
             "\n".join(
                 [
                     secrets.redact("\n".join(head)),
-                    f"{SCREENSHOT}{screenshot.sha256} ({screenshot.size} bytes)",
+                    piece_line(screenshot),
                     secrets.redact("\n".join(lines)),
                 ]
             )

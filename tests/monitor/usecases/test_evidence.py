@@ -219,10 +219,25 @@ def test_a_piece_row_pointed_at_another_intact_file_is_caught_by_its_check_s_evi
         )
     status, out, _ = verify_through_the_command(runtime, monkeypatch, tmp_path, capsys)
     assert status == 1
-    assert "its check's evidence does not name sha256:" in out
+    assert f"its check's evidence does not name it with sha256:{first.attachments[0].sha256}" in out
     report = verify_evidence(runtime)
     assert [p.sha256 for p in report.broken_pieces] == [first.attachments[0].sha256]
     assert report.broken_pieces[0].slot == T0 + timedelta(seconds=10)
+
+
+def test_a_removed_piece_row_is_caught_by_the_evidence_that_names_it(runtime: Runtime) -> None:
+    _, second = record_screenshots(runtime, 5, 10)
+    with transaction(runtime.sessions) as session:  # someone hides check 2's picture from the ops API
+        session.execute(delete(EvidencePiece).where(EvidencePiece.sha256 == second.attachments[0].sha256))
+    report = verify_evidence(runtime)
+    assert not report.intact and report.broken == []
+    [broken] = report.broken_pieces
+    assert (broken.slot, broken.name, broken.sha256) == (
+        T0 + timedelta(seconds=10),
+        "screenshot",
+        second.attachments[0].sha256,
+    )
+    assert "no such piece is listed: its row was removed" in broken.problem
 
 
 def test_an_edited_evidence_sha256_column_is_caught(runtime: Runtime) -> None:
