@@ -10,7 +10,8 @@ COPY monitor monitor
 COPY exemptions exemptions
 COPY demo demo
 COPY alembic.ini pyproject.toml ./
-RUN useradd --system portalwatch
+RUN useradd --system portalwatch \
+    && mkdir -p /var/lib/portalwatch/evidence && chown -R portalwatch /var/lib/portalwatch
 USER portalwatch
 # Inside the container the web listens on every interface; outside one the configuration's default is loopback.
 ENV PORTALWATCH_WEB_BIND=0.0.0.0:8080

@@ -1,6 +1,6 @@
 """The composition root of every process.
 
-`python -m monitor serve | worker | scheduler | migrate | outbox | verify-evidence`.
+`python -m monitor serve | worker | scheduler | migrate | outbox | verify-evidence | prune-checks`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from monitor.usecases import jobs
 from monitor.usecases.configure import apply_config
 from monitor.usecases.deliver import backlog_report
 from monitor.usecases.evidence import verify_evidence
+from monitor.usecases.retention import prune_checks
 from monitor.web import create_app
 
 log = logging.getLogger("portalwatch")
@@ -184,20 +185,54 @@ def verify_evidence_main(args: argparse.Namespace) -> int:
         report = verify_evidence(runtime)
     finally:
         runtime.close()
+    notes = [f"{report.unchained} recorded before the log was chained"] if report.unchained else []
+    notes += [f"{report.pruned} passing with their evidence text pruned"] if report.pruned else []
     print(
         f"{report.chains} chain(s) of checks, {report.checks} check(s) read"
-        + (f" ({report.unchained} recorded before the log was chained)" if report.unchained else "")
+        + (f" ({'; '.join(notes)})" if notes else "")
     )
     for broken in report.broken:
         print(
             f"BROKEN: check {broken.check_id} (probe {broken.probe_id}, location {broken.location}, "
             f"slot {broken.slot.isoformat()}): {broken.problem}"
         )
-    if report.intact:
+    if not report.broken:
         print("every chain verifies")
+    print(f"{report.pieces} piece(s) of evidence in the store ({runtime.settings.evidence_path})")
+    for piece in report.broken_pieces:
+        print(
+            f"BROKEN: check {piece.check_id} (probe {piece.probe_id}, location {piece.location}, "
+            f"slot {piece.slot.isoformat()}), piece {piece.name} (sha256:{piece.sha256}): {piece.problem}"
+        )
+    if report.broken_piece_count > len(report.broken_pieces):
+        print(f"… and {report.broken_piece_count - len(report.broken_pieces)} more piece(s) that do not verify")
+    if not report.broken_piece_count:
+        print("every piece of evidence verifies")
+    if report.intact:
         return 0
-    print(f"{len(report.broken)} chain(s) do not verify", file=sys.stderr)
+    if report.broken:
+        print(f"{len(report.broken)} chain(s) do not verify", file=sys.stderr)
+    if report.broken_piece_count:
+        print(f"{report.broken_piece_count} piece(s) of evidence do not verify", file=sys.stderr)
     return 1
+
+
+def prune_checks_main(args: argparse.Namespace) -> int:
+    """Drop the evidence of passing checks older than `retention.passing_checks`; say what was done."""
+    runtime = prepare(_settings(args))
+    try:
+        report = prune_checks(runtime)
+    finally:
+        runtime.close()
+    if report.cutoff is None:
+        print("retention.passing_checks is off: the evidence of every check is kept")
+        return 0
+    print(
+        f"dropped the evidence of {report.checks} passing check(s) that started before "
+        f"{report.cutoff.isoformat()} and no outage rests on; removed {report.pieces} piece(s) and "
+        f"{report.files} file(s) from the evidence store"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,9 +272,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config")
     p.set_defaults(func=outbox_main)
 
-    p = sub.add_parser("verify-evidence", help="check that no recorded check was edited, removed or added")
+    p = sub.add_parser(
+        "verify-evidence",
+        help="check that no recorded check was edited, removed or added, and that every stored piece is intact",
+    )
     p.add_argument("--config")
     p.set_defaults(func=verify_evidence_main)
+
+    p = sub.add_parser(
+        "prune-checks",
+        help="drop the evidence of passing checks older than retention.passing_checks (outages' evidence is kept)",
+    )
+    p.add_argument("--config")
+    p.set_defaults(func=prune_checks_main)
 
     args = parser.parse_args(argv)
     try:

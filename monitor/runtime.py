@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exemptions.letters import Signer
 from monitor.config import Config, load_config
+from monitor.evidence.store import EvidenceStore, FileStore
 from monitor.notify.slack.channel import SlackChannel
 from monitor.settings import Settings
 from monitor.storage.engine import make_engine, make_sessionmaker, utcnow
@@ -44,6 +45,7 @@ class Runtime:
     dispatch: Dispatch | None = None  # None: jobs run inline, in the caller's thread
     _signer: Signer | None = field(default=None, repr=False)
     _probe_engine: ProbeEngine[Any] | None = field(default=None, repr=False)
+    _evidence_store: EvidenceStore | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -80,6 +82,13 @@ class Runtime:
         if self.settings.secret_key is not None:
             return self.settings.secret_key.get_secret_value()
         return kept_secret(self.settings.data_path / "secret-key", lambda: secrets.token_hex(32))
+
+    def evidence_store(self) -> EvidenceStore:
+        """Where large pieces of evidence (screenshots) are kept by SHA-256: `PORTALWATCH_EVIDENCE_DIR`."""
+        with self._lock:
+            if self._evidence_store is None:
+                self._evidence_store = FileStore(self.settings.evidence_path)
+            return self._evidence_store
 
     def probe_engine(self) -> ProbeEngine[Any]:
         """This process's event loop for checks, started on first use (after any fork)."""

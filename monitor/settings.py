@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # Where the service keeps what is not in the database: on the embedded default, the letters' self-signed
     # signing key, the webhook signing secret and the session secret are made here at first start.
     data_dir: str | None = Field(None, validation_alias=_env("PORTALWATCH_DATA_DIR", "data_dir"))
+    # The evidence store: large pieces of checks' evidence (screenshots), kept by SHA-256. Default
+    # `<data dir>/evidence`; with several machines, a directory every worker and the web share.
+    evidence_dir: str | None = Field(None, validation_alias=_env("PORTALWATCH_EVIDENCE_DIR", "evidence_dir"))
     # The letters' signing key and certificate: a PEM pair, or one PKCS#12 file (with its password).
     letters_key: str | None = Field(None, validation_alias=_env("LETTERS_SIGNING_KEY", "letters_key"))
     letters_cert: str | None = Field(None, validation_alias=_env("LETTERS_SIGNING_CERT", "letters_cert"))
@@ -108,6 +111,11 @@ class Settings(BaseSettings):
             database = Path(url.database)
             return database.with_name(f"{database.stem}-data")
         return Path("portalwatch-data")
+
+    @property
+    def evidence_path(self) -> Path:
+        """`evidence_dir` if set; else `evidence` in the data directory."""
+        return Path(self.evidence_dir) if self.evidence_dir else self.data_path / "evidence"
 
     @property
     def token(self) -> str | None:

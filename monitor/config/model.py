@@ -287,6 +287,39 @@ def _location_entry(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
+MIN_PASSING_CHECKS_RETENTION = timedelta(days=1)
+_FOREVER = frozenset({"off", "never", "forever"})
+
+
+class RetentionConfig(BaseModel):
+    """How long the evidence of passing checks is kept. Failed checks, and checks linked to an outage,
+    keep theirs; the check rows stay, so the check log's chain still verifies."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # None (`off`, or null): kept forever.
+    passing_checks: Duration | None = timedelta(days=30)
+
+    @field_validator("passing_checks", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        # YAML reads a bare `off` as false.
+        if value is False or (isinstance(value, str) and value.strip().lower() in _FOREVER):
+            return None
+        if value is True:
+            raise ValueError("expected a duration such as 30d, or off to keep it forever")
+        return value
+
+    @field_validator("passing_checks")
+    @classmethod
+    def _long_enough(cls, value: timedelta | None) -> timedelta | None:
+        # A passing check becomes part of an outage's evidence only once the outage is recorded, which
+        # a failure threshold can delay: anything younger than a day is never a candidate.
+        if value is not None and value < MIN_PASSING_CHECKS_RETENTION:
+            raise ValueError("must be at least 1d, or off to keep it forever")
+        return value
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -301,6 +334,12 @@ class Config(BaseModel):
     components: list[ComponentConfig] = Field(min_length=1)
     maintenance: list[MaintenanceConfig] = Field(default_factory=list)
     self_service: SelfServiceConfig = SelfServiceConfig()
+    retention: RetentionConfig = RetentionConfig()
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _default_retention(cls, value: object) -> object:
+        return RetentionConfig() if value is None else value
 
     @field_validator("locations")
     @classmethod

@@ -1,7 +1,9 @@
 """Each check's digest, and the chain that links every check of a (probe, location) to the one before it.
 
 A check's digest is SHA-256 over the digest of the check before it in its chain and a canonical form
-of what the check recorded (identity, times, verdict, error, and the SHA-256 of its evidence). Editing
+of what the check recorded (identity, times, verdict, error, and the SHA-256 of its evidence). The
+evidence text names the SHA-256 of each larger piece kept beside it (a screenshot), so the digest covers
+those too; once retention drops a passing check's text, the SHA-256 kept for it stands in its place. Editing
 any stored field, deleting a check or inserting one changes a digest that a later check depends on,
 so `python -m monitor verify-evidence` finds the first broken link. Pure: no database, no clock.
 
@@ -36,6 +38,13 @@ class CheckFacts:
     error: str | None
     evidence: str
     blind: bool = False  # run by a location whose control check failed: recorded, never counted
+    # The SHA-256 of the evidence as recorded, given when the text itself is no longer kept (retention
+    # dropped it): the digest covers this instead. None: the SHA-256 of `evidence`.
+    evidence_sha256: str | None = None
+
+    @property
+    def evidence_hash(self) -> str:
+        return self.evidence_sha256 if self.evidence_sha256 is not None else evidence_digest(self.evidence)
 
 
 def evidence_digest(evidence: str) -> str:
@@ -69,7 +78,7 @@ def canonical(facts: CheckFacts) -> bytes:
             facts.status_code,
             facts.error_class,
             facts.error,
-            evidence_digest(facts.evidence),
+            facts.evidence_hash,
             *(["blind"] if facts.blind else []),
         ],
         ensure_ascii=True,
@@ -103,6 +112,8 @@ class StoredCheck:
     facts: CheckFacts
     prev_digest: str | None
     digest: str | None
+    evidence_sha256: str | None = None  # as stored beside the check (None before it was kept)
+    pruned: bool = False  # retention dropped its evidence text; `facts.evidence_sha256` stands for it
 
 
 def verify_chain(checks: Iterable[StoredCheck]) -> Broken | None:
@@ -136,8 +147,32 @@ def verify_chain(checks: Iterable[StoredCheck]) -> Broken | None:
                 f"what it records no longer matches its digest (stored {check.digest[:12]}…, "
                 f"computed {computed[:12]}…): a field of this check was edited"
             )
+        problem = _evidence_problem(check)
+        if problem is not None:
+            return broken(problem)
         previous = check.digest
         chained = True
+    return None
+
+
+def _evidence_problem(check: StoredCheck) -> str | None:
+    """What is wrong with the SHA-256 kept beside a check's evidence, or None.
+
+    The digest covers the text while it is kept, and the stored SHA-256 once retention dropped it; so
+    the two must agree while both are there, or the stored one could be edited unnoticed until pruning.
+    """
+    stored, text = check.evidence_sha256, check.facts.evidence
+    if check.pruned:
+        if stored is None:
+            return "its evidence was pruned without keeping its SHA-256"
+        if text and evidence_digest(text) != stored:
+            return f"its evidence text is not what its kept SHA-256 ({stored[:12]}…) says: the text was edited"
+        return None
+    if stored is not None and stored != evidence_digest(text):
+        return (
+            f"its stored evidence_sha256 ({stored[:12]}…) is not the SHA-256 of its evidence "
+            f"({evidence_digest(text)[:12]}…): the stored digest was edited"
+        )
     return None
 
 

@@ -42,6 +42,7 @@ from monitor.usecases.configure import active_probes
 log = logging.getLogger(__name__)
 
 MONITORING_CHECK_EVERY = timedelta(seconds=5)
+PRUNE_CHECKS_EVERY = timedelta(minutes=10)  # retention: also at start, so a restart never skips it for long
 MIN_PAUSE = 0.005  # seconds: never spin
 # How late a check may start for the sake of batching: a fortieth of its interval, at most half a
 # second. Probes' slots are spread over their interval, so sending each as its slot starts would send
@@ -116,6 +117,7 @@ class Scheduler:
             Periodic(jobs.SWEEP_OUTBOX, OUTBOX_SWEEP_EVERY),
             Periodic(jobs.RELIEVE_OPEN_OUTAGES, runtime.config.relief.interval),
             Periodic(jobs.CHECK_MONITORING, MONITORING_CHECK_EVERY),
+            Periodic(jobs.PRUNE_CHECKS, PRUNE_CHECKS_EVERY),
         ]
 
     def tick(self) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -113,6 +114,15 @@ class Check(Base):
         # A check is identified by its schedule slot, so a redelivered or duplicated task records nothing twice.
         UniqueConstraint("probe_id", "location", "slot", name="uq_checks_probe_location_slot"),
         Index("ix_checks_probe_started", "probe_id", "started_at"),
+        # Retention finds the passing checks whose evidence it may drop here; a check leaves this index
+        # once pruned, so each run reads what is left to prune, not every check ever kept.
+        Index(
+            "ix_checks_unpruned",
+            "ok",
+            "started_at",
+            postgresql_where=text("evidence_pruned_at IS NULL"),
+            sqlite_where=text("evidence_pruned_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -131,6 +141,11 @@ class Check(Base):
     error_class: Mapped[ErrorClass | None] = mapped_column(enum_column(ErrorClass, "error_class"))
     error: Mapped[str | None] = mapped_column(Text)
     evidence: Mapped[str] = mapped_column(Text, default="")
+    # SHA-256 of the evidence text as recorded, the value the chain's digest covers: it keeps the chain
+    # verifiable once retention has dropped the text (`evidence_pruned_at`). None only for checks
+    # recorded before it was kept.
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    evidence_pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The check log's chain (monitor.evidence.chain): this check's digest covers what it records and the
     # digest of the check before it at the same probe and location, so no check can be edited, removed
     # or slipped in unnoticed. None only for checks recorded before the log was chained.
@@ -138,6 +153,27 @@ class Check(Base):
     digest: Mapped[str | None] = mapped_column(String(64))
     # Run from a location whose control check failed in the same batch: kept as evidence, never counted.
     blind: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+
+class EvidencePiece(Base):
+    """A large piece of a check's evidence (a screenshot), kept in the evidence store under its SHA-256.
+
+    The check's evidence text names the digest, so the chain that covers the text covers the piece.
+    """
+
+    __tablename__ = "evidence_pieces"
+    __table_args__ = (
+        UniqueConstraint("check_id", "name", name="uq_evidence_pieces_check_name"),
+        Index("ix_evidence_pieces_sha256", "sha256"),  # is a file still needed by another piece?
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    check_id: Mapped[int] = mapped_column(ForeignKey("checks.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ProbeState(Base):

@@ -21,13 +21,14 @@ from monitor.detection.transitions import (
     OpenOutageView,
     component_transition,
 )
-from monitor.evidence.chain import CheckFacts, check_digest
+from monitor.evidence.chain import CheckFacts, check_digest, evidence_digest
 from monitor.outbox.store import emit
 from monitor.runtime import Runtime
 from monitor.storage.dialect import insert_for
 from monitor.storage.engine import transaction
 from monitor.storage.enums import CheckKind, EventKind, LocationSight, OutageSource, Severity, WatchState
 from monitor.storage.models import Check, Component, Location, Outage, Probe, ProbeState
+from monitor.usecases.evidence import keep_attachments, record_pieces
 from monitor.usecases.locations import control_spec, note_control
 from probes import CheckResult, ProbeSpecBase, parse_spec, run_probe
 from probes.identity import agent_for
@@ -65,6 +66,7 @@ def run_check(runtime: Runtime, probe_id: str, location: str, slot: datetime) ->
         spec = parse_spec(probe.spec)
     # No transaction is held open while the portal is being probed.
     result = run_probe(spec, location)
+    keep_attachments(runtime, [result])  # files before the transaction, never inside it
     with transaction(runtime.sessions) as session:
         return record_check(
             session, result, slot=slot, grace_days=runtime.config.relief.grace_days, now=runtime.clock()
@@ -140,6 +142,7 @@ def run_checks(runtime: Runtime, location: str, due: Sequence[Due]) -> Iterator[
         counting = active_locations(session)
     for group in engine.stream(todo, location, agent=agent):
         observed = [Observed(result, d.slot, d.kind) for d, result in group]
+        keep_attachments(runtime, (o.result for o in observed))  # files before the transaction, never inside it
         with transaction(runtime.sessions) as session:
             recorded = record_checks(
                 session,
@@ -258,6 +261,7 @@ def record_checks(
     digests = {ids[_identity(row)]: row["digest"] for row in rows if _identity(row) in ids}
     stored = [(o, ids[identity]) for o in known if (identity := (o.result.probe_id, o.result.location, o.slot)) in ids]
     done.recorded = len(stored)
+    record_pieces(session, ((o.result, check_id) for o, check_id in stored), now=now)
     if counting is None:  # else the caller read the locations that count, once for its whole batch
         counting = active_locations(session)
     touched: dict[str, datetime] = {}  # component -> latest check time among counted checks
@@ -367,6 +371,7 @@ def _check_row(o: Observed, *, blind: bool = False) -> dict[str, Any]:
         "error": result.error,
         "evidence": result.evidence,
         "blind": blind,
+        "evidence_sha256": evidence_digest(result.evidence),
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from monitor.runtime import Runtime
 from monitor.storage.enums import CheckKind
-from monitor.usecases import checks, deliver, imports, letters, monitoring, notices, relief
+from monitor.usecases import checks, deliver, imports, letters, monitoring, notices, relief, retention
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ CHECK_MONITORING = "portalwatch.check_monitoring"
 IMPORT_CASES = "portalwatch.import_cases"
 ISSUE_LETTERS = "portalwatch.issue_letters"
 SEND_NOTICE = "portalwatch.send_notice"
+PRUNE_CHECKS = "portalwatch.prune_checks"
 
 
 def probe_queue(location: str) -> str:
@@ -181,6 +182,12 @@ def check_monitoring_job(runtime: Runtime) -> int:
     return len(found)
 
 
+def prune_checks_job(runtime: Runtime) -> int:
+    """Drops the evidence of old passing checks no outage rests on (see usecases.retention), for at most a
+    minute: the next run goes on where this one stopped."""
+    return retention.prune_checks(runtime, budget_seconds=retention.JOB_BUDGET_SECONDS).checks
+
+
 JOBS: dict[str, Callable[..., Any]] = {
     RUN_CHECK: run_check_job,
     RUN_CHECKS: run_checks_job,
@@ -192,6 +199,7 @@ JOBS: dict[str, Callable[..., Any]] = {
     IMPORT_CASES: import_cases_job,
     ISSUE_LETTERS: issue_letters_job,
     SEND_NOTICE: send_notice_job,
+    PRUNE_CHECKS: prune_checks_job,
 }
 
 

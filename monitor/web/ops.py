@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import IO, Any
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, abort, jsonify, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -20,16 +20,17 @@ from monitor.storage.engine import transaction
 from monitor.storage.enums import DeliveryState, ImportState, OutageSource
 from monitor.storage.models import Case, Check, Component, Delivery, Grant, Outage
 from monitor.timefmt import iso
-from monitor.usecases import imports, jobs, letters, maintenance, notices, outages
+from monitor.usecases import evidence, imports, jobs, letters, maintenance, notices, outages
 from monitor.usecases.case_relief import case_relief, paper_authorisations
 from monitor.usecases.cases import import_cases_text
 from monitor.usecases.checks import outage_subject
 from monitor.usecases.deliver import backlog_report
+from monitor.usecases.evidence import PieceView
 from monitor.usecases.imports import ImportJobView, row_error_json
 from monitor.usecases.locations import location_views
 from monitor.web.context import current_runtime, db
 from monitor.web.errors import error_response
-from probes.result import failed_step
+from probes.result import ATTACHMENT_NAME, failed_step
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def _require_token() -> Response | None:
     return response
 
 
-def _check_json(check: Check | None) -> dict[str, Any] | None:
+def _check_json(check: Check | None, pieces: list[PieceView] | None = None) -> dict[str, Any] | None:
     if check is None:
         return None
     return {
@@ -69,10 +70,23 @@ def _check_json(check: Check | None) -> dict[str, Any] | None:
         "error": check.error,
         "failed_step": failed_step(check.evidence),
         "evidence": check.evidence,
-        "evidence_sha256": evidence_digest(check.evidence),
+        # As recorded: once retention has pruned a passing check's text, the SHA-256 kept for it.
+        "evidence_sha256": check.evidence_sha256 or evidence_digest(check.evidence),
+        "evidence_pruned_at": iso(check.evidence_pruned_at),
+        "evidence_pieces": [_piece_json(piece) for piece in pieces or []],
         "digest": check.digest,
         "prev_digest": check.prev_digest,
         "blind": check.blind,
+    }
+
+
+def _piece_json(piece: PieceView) -> dict[str, Any]:
+    return {
+        "name": piece.name,
+        "sha256": piece.sha256,
+        "size": piece.size,
+        "content_type": piece.content_type,
+        "url": url_for("ops.get_check_piece", check_id=piece.check_id, name=piece.name),
     }
 
 
@@ -91,6 +105,7 @@ def _outage_rows(*, where: list[Any], limit: int) -> list[dict[str, Any]]:
     )
     rows = session.execute(query).all()
     corrections = outages.corrections_of(session, [o.id for o, *_ in rows])
+    pieces = evidence.pieces_of(session, [check.id for _, _, check, _ in rows if check is not None])
     now = current_runtime().clock()
     return [
         {
@@ -111,7 +126,7 @@ def _outage_rows(*, where: list[Any], limit: int) -> list[dict[str, Any]]:
             "duration_seconds": ((o.ended_at or now) - o.started_at).total_seconds(),
             "grace_days": o.grace_days,
             "grants": n_grants,
-            "first_failed_check": _check_json(check),
+            "first_failed_check": _check_json(check, None if check is None else pieces[check.id]),
             "corrections": [outages.correction_json(c) for c in corrections[o.id]],
         }
         for o, name, check, n_grants in rows
@@ -148,7 +163,29 @@ def get_check(check_id: int) -> tuple[Response, int]:
     check = db().get(Check, check_id) if check_id <= outages.MAX_ID else None
     if check is None:
         return error_response(404, "not_found", f"no check {check_id}"), 404
-    return jsonify(_check_json(check)), 200
+    return jsonify(_check_json(check, evidence.pieces_of(db(), [check.id])[check.id])), 200
+
+
+# A piece that is listed but cannot be served: its file is gone (410), or no longer has its SHA-256
+# (409: the store disagrees with the record; verify-evidence says more). Unlisted: 404.
+_PIECE_STATUS = {"not_found": 404, "missing": 410, "altered": 409}
+
+
+@ops.get("/checks/<int:check_id>/evidence/<name>")
+def get_check_piece(check_id: int, name: str) -> Response:
+    """A large piece of a check's evidence (a screenshot), as kept: only bytes that still have its SHA-256."""
+    if check_id > outages.MAX_ID or not ATTACHMENT_NAME.fullmatch(name):
+        return error_response(404, "not_found", f"check {check_id} has no evidence piece {name!r:.80}")
+    try:
+        piece, data = evidence.read_piece(current_runtime(), check_id, name)
+    except evidence.PieceUnavailable as unavailable:
+        error = "not_found" if unavailable.reason == "not_found" else f"evidence_{unavailable.reason}"
+        return error_response(_PIECE_STATUS[unavailable.reason], error, unavailable.message)
+    response = Response(data, mimetype=piece.content_type)
+    response.headers["Content-Disposition"] = f'inline; filename="check-{check_id}-{piece.name}"'
+    response.headers["X-Evidence-SHA256"] = piece.sha256
+    response.headers["ETag"] = f'"{piece.sha256}"'
+    return response
 
 
 def _case_id_problem(case_id: str) -> str | None:

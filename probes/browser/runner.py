@@ -14,20 +14,18 @@ main response is STATUS; a step whose wait ran into the deadline is TIMEOUT, any
 ASSERTION ("step '<name>': …", and the evidence starts with `failed step: <name>`); a missing
 `expect_selector` is ASSERTION.
 
-Screenshots (full page, PNG) are written to $PORTALWATCH_EVIDENCE_DIR (default: `screenshots` under
-the temporary directory) as `<sha256>.png`; the evidence names them with `screenshot: sha256:<hex> (<n> bytes)`.
+A screenshot (full page, PNG) comes back as the result's `screenshot` attachment; the runner writes no
+file. The evidence names it with `screenshot: sha256:<hex> (<n> bytes)`, so the check log's chain, which
+covers the evidence, covers the picture: where it is kept is the recorder's business.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import re
 import shutil
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from probes.browser.spec import BrowserProbeSpec, BrowserStep
 from probes.http.runner import Failure, _bounded, _ms, _utc_now
 from probes.identity import user_agent
-from probes.result import FAILED_STEP, CheckResult, ErrorClass, judged
+from probes.result import FAILED_STEP, SHA256_PREFIX, Attachment, CheckResult, ErrorClass, judged, piece_line
 from probes.steps.runner import _Secrets
 from probes.steps.spec import ENV_PREFIX, REFERENCE
 
@@ -46,10 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHROMIUM_ARGS",
-    "EVIDENCE_DIR_ENV",
     "SCREENSHOT",
     "close_browser",
-    "evidence_dir",
     "run_browser_async",
     "run_browser_probe",
 ]
@@ -71,8 +67,9 @@ RESERVE_SHARE = 0.2
 CONSOLE_ERRORS = 5  # console errors shown in the evidence
 CONSOLE_CHARS = 300
 TITLE_CHARS = 200
-EVIDENCE_DIR_ENV = "PORTALWATCH_EVIDENCE_DIR"
-SCREENSHOT = "screenshot: sha256:"
+SCREENSHOT_NAME = "screenshot"
+SCREENSHOT_TYPE = "image/png"
+SCREENSHOT = f"{SCREENSHOT_NAME}: {SHA256_PREFIX}"
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z0-9_]+)")
 _DNS_ERRORS = {"ERR_NAME_NOT_RESOLVED", "ERR_NAME_RESOLUTION_FAILED", "ERR_DNS_TIMED_OUT"}
 _TIMEOUT_ERRORS = {"ERR_TIMED_OUT", "ERR_CONNECTION_TIMED_OUT"}
@@ -86,13 +83,11 @@ def _errors() -> tuple[type[Exception], type[Exception]]:
     return Error, TimeoutError
 
 
+CHROMIUM_ENV = "PORTALWATCH_CHROMIUM"  # the Chromium executable, when not Debian's on the PATH
+
+
 def chromium_path() -> str:
-    return shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def evidence_dir() -> Path:
-    configured = os.environ.get(EVIDENCE_DIR_ENV)
-    return Path(configured) if configured else Path(tempfile.gettempdir()) / "screenshots"
+    return os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or "/usr/bin/chromium"
 
 
 # --- the shared browser ------------------------------------------------------------------------------
@@ -282,18 +277,27 @@ async def _run(
     if outcome.failed_step is not None:
         head.append(f"{FAILED_STEP}{outcome.failed_step}")
     head.append(f"probed from: {location}")
-    if outcome.screenshot is not None:
-        try:
-            digest = await asyncio.to_thread(_store, outcome.screenshot)
-        except OSError as exc:
-            head.append(f"screenshot: not saved ({type(exc).__name__}: {exc})")
-        else:
-            head.append(f"{SCREENSHOT}{digest} ({len(outcome.screenshot)} bytes)")
-    lines = [*head, *outcome.lines, *outcome.steps]
+    lines = [*outcome.lines, *outcome.steps]
     if outcome.console:
         lines.append(f"console errors (up to {CONSOLE_ERRORS}):")
         lines.extend(f"  {line}" for line in outcome.console[:CONSOLE_ERRORS])
-    evidence = _bounded(secrets.redact("\n".join(lines)))
+    attachments: tuple[Attachment, ...] = ()
+    if outcome.screenshot is not None:
+        screenshot = Attachment(SCREENSHOT_NAME, SCREENSHOT_TYPE, outcome.screenshot)
+        attachments = (screenshot,)
+        # Named after the secrets are redacted, near the top (the evidence is cut at its limit): a digest
+        # is no secret, and must reach the evidence whole.
+        evidence = _bounded(
+            "\n".join(
+                [
+                    secrets.redact("\n".join(head)),
+                    piece_line(screenshot),
+                    secrets.redact("\n".join(lines)),
+                ]
+            )
+        )
+    else:
+        evidence = _bounded(secrets.redact("\n".join([*head, *lines])))
     failure = outcome.failure
     if failure is not None:
         failure = failure[0], secrets.redact(failure[1])
@@ -305,6 +309,7 @@ async def _run(
         evidence,
         latency_ms=outcome.latency_ms,
         status_code=outcome.status,
+        attachments=attachments,
     )
 
 
@@ -461,16 +466,3 @@ async def _title(page: Page) -> str:
 def _first_line(exc: BaseException) -> str:
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return " ".join(str(text).splitlines()[0].split()) if str(text).strip() else type(exc).__name__
-
-
-def _store(png: bytes) -> str:
-    """Write the screenshot as <sha256>.png in the evidence directory; its hex digest."""
-    digest = hashlib.sha256(png).hexdigest()
-    directory = evidence_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{digest}.png"
-    if not target.exists():
-        partial = directory / f".{digest}.{os.getpid()}.{time.monotonic_ns()}.part"
-        partial.write_bytes(png)
-        os.replace(partial, target)
-    return digest

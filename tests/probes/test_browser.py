@@ -106,11 +106,8 @@ def loop_runner() -> Iterator[asyncio.Runner]:
 
 
 @pytest.fixture(autouse=True)
-def screenshots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "evidence"
-    monkeypatch.setenv("PORTALWATCH_EVIDENCE_DIR", str(directory))
+def password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PORTAL_PASSWORD", PASSWORD)
-    return directory
 
 
 def spec(url: str, **fields: Any) -> BrowserProbeSpec:
@@ -129,17 +126,21 @@ SIGN_IN_STEPS = [
 ]
 
 
-def screenshot_of(result: CheckResult, directory: Path) -> bytes:
+def screenshot_of(result: CheckResult) -> bytes:
+    """The screenshot the result carries (the runner writes no file), as its evidence names it."""
     line = next(line for line in result.evidence.splitlines() if line.startswith("screenshot: sha256:"))
     digest, size = line.removeprefix("screenshot: sha256:").split(" (")
-    png = (directory / f"{digest}.png").read_bytes()
+    [attachment] = result.attachments
+    assert (attachment.name, attachment.content_type) == ("screenshot", "image/png")
+    png = attachment.data
     assert png.startswith(b"\x89PNG")
-    assert hashlib.sha256(png).hexdigest() == digest
+    assert hashlib.sha256(png).hexdigest() == digest == attachment.sha256
     assert size == f"{len(png)} bytes)"
+    assert "\\x89PNG" not in repr(result) and digest not in repr(attachment)  # no bytes in a repr
     return png
 
 
-def test_signs_in_with_fills_click_and_wait(portal: str, loop_runner: asyncio.Runner, screenshots: Path) -> None:
+def test_signs_in_with_fills_click_and_wait(portal: str, loop_runner: asyncio.Runner) -> None:
     _Handler.agents.clear()
     probe = spec(f"{portal}/sign-in", steps=SIGN_IN_STEPS, expect_selector="#dashboard", timeout="20s")
     result = run(loop_runner, probe)
@@ -153,8 +154,18 @@ def test_signs_in_with_fills_click_and_wait(portal: str, loop_runner: asyncio.Ru
     assert f"final URL: {portal}/sign-in" in result.evidence
     assert "expect_selector '#dashboard': 1 found" in result.evidence
     assert "screenshot" not in result.evidence  # on_failure by default
-    assert not screenshots.exists()
+    assert result.attachments == ()
     assert _Handler.agents and all(agent.startswith("PortalWatch/") for agent in _Handler.agents)
+
+
+def test_a_passing_check_keeps_a_screenshot_when_asked_always(portal: str, loop_runner: asyncio.Runner) -> None:
+    probe = spec(f"{portal}/cookies", expect_selector="#no-cookie", timeout="10s", screenshot="always")
+    result = run(loop_runner, probe)
+    assert result.ok, result.evidence
+    png = screenshot_of(result)
+    lines = result.evidence.splitlines()
+    assert lines[1].startswith("screenshot: sha256:")  # near the top: never cut off by the evidence limit
+    assert len(png) > 100
 
 
 def test_env_secret_never_in_evidence_or_error(portal: str, loop_runner: asyncio.Runner) -> None:
@@ -183,7 +194,7 @@ def test_unset_env_fails_the_step(portal: str, loop_runner: asyncio.Runner, monk
     assert failed_step(result.evidence) == "fill password"
 
 
-def test_503_is_a_status_failure(portal: str, loop_runner: asyncio.Runner, screenshots: Path) -> None:
+def test_503_is_a_status_failure(portal: str, loop_runner: asyncio.Runner) -> None:
     result = run(loop_runner, spec(f"{portal}/down", steps=SIGN_IN_STEPS, timeout="10s"))
     assert result.error_class is ErrorClass.STATUS
     assert result.error == "expected a 2xx or 3xx page, got 503"
@@ -191,12 +202,10 @@ def test_503_is_a_status_failure(portal: str, loop_runner: asyncio.Runner, scree
     assert "HTTP 503 Service Unavailable" in result.evidence
     assert "title: 'Down'" in result.evidence
     assert "== step" not in result.evidence  # no step runs on an error page
-    screenshot_of(result, screenshots)
+    screenshot_of(result)
 
 
-def test_missing_text_names_the_step_and_keeps_a_screenshot(
-    portal: str, loop_runner: asyncio.Runner, screenshots: Path
-) -> None:
+def test_missing_text_names_the_step_and_keeps_a_screenshot(portal: str, loop_runner: asyncio.Runner) -> None:
     probe = spec(
         f"{portal}/dead-button",
         steps=[{"name": "press", "click": "#go"}, {"name": "done", "wait_for": {"text": "Welcome"}}],
@@ -209,7 +218,7 @@ def test_missing_text_names_the_step_and_keeps_a_screenshot(
     assert failed_step(result.evidence) == "done"
     assert "'press' (click '#go'): passed in" in result.evidence
     assert "'done' (wait for text 'Welcome'): FAILED after" in result.evidence
-    png = screenshot_of(result, screenshots)
+    png = screenshot_of(result)
     assert len(png) > 100
     assert len(result.evidence) <= EVIDENCE_LIMIT
 
@@ -228,7 +237,7 @@ def test_missing_selector_to_click_names_the_step(portal: str, loop_runner: asyn
     assert "screenshot" not in result.evidence
 
 
-def test_refused_port_is_a_connect_failure(loop_runner: asyncio.Runner, screenshots: Path) -> None:
+def test_refused_port_is_a_connect_failure(loop_runner: asyncio.Runner) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

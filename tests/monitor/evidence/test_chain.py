@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.evidence.chain import CheckFacts, StoredCheck, canonical, check_digest, verify_chain
+from monitor.evidence.chain import CheckFacts, StoredCheck, canonical, check_digest, evidence_digest, verify_chain
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
@@ -124,3 +124,54 @@ def test_a_blind_check_has_a_digest_of_its_own_and_a_seeing_one_keeps_the_digest
     assert b"blind" not in canonical(seeing)
     # The digest this check had before locations could be blind: stored chains keep verifying.
     assert check_digest(seeing, None) == "91ceae7669459a6313d90c25099fff86370f9d6ffb5fd9474c0b9cc70b2d4f19"
+
+
+def pruned(check: StoredCheck) -> StoredCheck:
+    """The check as retention leaves it: its text dropped, the SHA-256 of the text kept in its place."""
+    kept = evidence_digest(check.facts.evidence)
+    return dataclasses.replace(
+        check,
+        facts=dataclasses.replace(check.facts, evidence="", evidence_sha256=kept),
+        evidence_sha256=kept,
+        pruned=True,
+    )
+
+
+def with_kept_sha256(checks: list[StoredCheck]) -> list[StoredCheck]:
+    return [dataclasses.replace(c, evidence_sha256=evidence_digest(c.facts.evidence)) for c in checks]
+
+
+def test_a_chain_whose_evidence_text_was_pruned_still_verifies_on_the_sha256_kept_for_it() -> None:
+    checks = with_kept_sha256(chain(10))
+    checks[2], checks[3] = pruned(checks[2]), pruned(checks[3])
+    assert verify_chain(checks) is None
+
+
+def test_a_pruned_check_whose_kept_sha256_was_edited_is_caught() -> None:
+    checks = with_kept_sha256(chain(10))
+    checks[3] = pruned(checks[3])
+    forged = "0" * 64
+    checks[3] = dataclasses.replace(
+        checks[3], facts=dataclasses.replace(checks[3].facts, evidence_sha256=forged), evidence_sha256=forged
+    )
+    broken = verify_chain(checks)
+    assert broken is not None and broken.check_id == 4 and "a field of this check was edited" in broken.problem
+
+
+def test_a_pruned_check_that_kept_no_sha256_or_whose_text_came_back_different_is_caught() -> None:
+    checks = with_kept_sha256(chain(6))
+    lost = pruned(checks[2])
+    lost = dataclasses.replace(lost, facts=dataclasses.replace(lost.facts, evidence_sha256=None), evidence_sha256=None)
+    broken = verify_chain([*checks[:2], lost, *checks[3:]])
+    assert broken is not None and broken.check_id == 3
+    rewritten = pruned(checks[2])
+    rewritten = dataclasses.replace(rewritten, facts=dataclasses.replace(rewritten.facts, evidence="all fine"))
+    broken = verify_chain([*checks[:2], rewritten, *checks[3:]])
+    assert broken is not None and broken.check_id == 3 and "the text was edited" in broken.problem
+
+
+def test_a_stored_sha256_that_no_longer_matches_the_kept_text_is_caught() -> None:
+    checks = with_kept_sha256(chain(6))
+    checks[4] = dataclasses.replace(checks[4], evidence_sha256="f" * 64)
+    broken = verify_chain(checks)
+    assert broken is not None and broken.check_id == 5 and "the stored digest was edited" in broken.problem

@@ -95,3 +95,48 @@ def test_an_event_the_old_outbox_gave_up_on_is_owed_again_to_both_consumers_afte
     assert tuple(message) == ("outage:1", "C1", "17.1")
     assert last_failed is not None
     engine.dispose()
+
+
+def test_checks_recorded_before_evidence_pieces_keep_their_rows_and_the_revision_can_be_undone(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    config = alembic_config()
+    now = datetime(2026, 11, 20, 14, 0)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006")
+        connection.execute(
+            text(
+                "INSERT INTO components (id, name, position, active, watch_state, created_at, updated_at) "
+                "VALUES ('pr', 'PR', 0, true, 'watched', :now, :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO probes (id, component_id, spec, interval_seconds, failure_threshold, "
+                "recovery_threshold, active, activated_at, created_at, updated_at) "
+                "VALUES ('pr-home', 'pr', '{}', 30, 2, 2, true, :now, :now, :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO checks (probe_id, location, slot, kind, started_at, ok, evidence) "
+                "VALUES ('pr-home', 'local', :now, 'scheduled', :now, true, 'GET /')"
+            ),
+            {"now": now},
+        )
+    migrate(engine)
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT evidence, evidence_sha256, evidence_pruned_at FROM checks")).one()
+        assert tuple(row) == ("GET /", None, None)  # verified from its text, as before
+        assert connection.execute(text("SELECT count(*) FROM evidence_pieces")).scalar_one() == 0
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+    assert "evidence_pieces" not in inspect(engine).get_table_names()
+    assert "evidence_sha256" not in {c["name"] for c in inspect(engine).get_columns("checks")}
+    migrate(engine)
+    engine.dispose()

@@ -54,6 +54,8 @@ CALLS = [
     Call("PUT", "/api/ops/outages", 405, headers=AUTH),
     Call("GET", "/api/ops/outages/1", 404, headers=AUTH),
     Call("GET", "/api/ops/checks/1", 404, headers=AUTH),
+    Call("GET", "/api/ops/checks/1/evidence/screenshot", 401),
+    Call("GET", "/api/ops/checks/1/evidence/screenshot", 404, headers=AUTH),
     Call("POST", "/api/ops/outages", 422, headers=AUTH, data=b"{}"),
     Call("PATCH", "/api/ops/outages/1", 404, headers=AUTH, data=b"{}"),
     Call("GET", "/api/ops/maintenance", 200, headers=AUTH),
