@@ -31,12 +31,14 @@ lint: $(VENV)/.installed
 services:
 	bash scripts/ensure-services.sh
 
-bench: $(VENV)/.installed services
+bench: $(VENV)/.installed system-deps services
 	$(PY) -m bench.relief
 	$(PY) -m bench.imports
 	$(PY) -m bench.letters
 	$(PY) -m bench.verify_load
 	$(PY) -m bench.probe_throughput
+	$(PY) -m bench.probe_throughput --kind steps
+	$(PY) -m bench.probe_throughput --kind browser
 	$(PY) -m bench.detection_latency --mode embedded
 	$(PY) -m bench.detection_latency --mode distributed
 

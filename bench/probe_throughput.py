@@ -2,17 +2,32 @@
 
 Run it from the repository root:
 
-    .venv/bin/python -m bench.probe_throughput [--scenarios 500@20s,1000@10s,5000@60s]
+    .venv/bin/python -m bench.probe_throughput [--kind http|steps|browser[,…]] [--scenarios 500@20s,…]
         [--modes embedded,distributed] [--seconds 60] [--warmup S] [--components 4] [--logs DIR]
 
-A scenario `N@I` is N http probes, each every I. For each scenario and mode, in this order:
+A scenario `N@I` is N probes of the kind, each every I. `--kind` (default http) may name several kinds,
+run one after the other; without `--scenarios` and `--modes` each kind runs its own defaults:
+  http     500@20s, 1000@10s, 5000@60s; embedded and distributed; timeout 5 s
+  steps    200@10s; distributed; timeout 30 s
+  browser  10@10s (20@10s needs more than 2 cores); distributed; timeout 30 s
+For each kind, scenario and mode, in this order:
 
-1. Targets: 2 local aiohttp servers, each in a process of its own (`--target`, below), answer every
-   `GET /p/<n>` with 200 and a 3-byte text/plain body at once, and count what they answered. Probe n
-   fetches /p/n from target n mod 2, so every probe has its own URL. The targets' CPU is not counted.
-2. The configuration: one file holding N probes (timeout 5 s, expect_status [200]) spread evenly over
-   `--components` components (default 4), all at interval I, and one probe location whose name is
-   new for each run (so no queued task of an earlier run can reach this one).
+1. Targets, each in a process of its own, counting what they answered; their CPU is not counted.
+   - http: 2 local aiohttp servers (`--target`, below) answer every `GET /p/<n>` with 200 and a 3-byte
+     text/plain body at once. Probe n fetches /p/n from target n mod 2, so every probe has its own URL.
+   - steps and browser: one loopback portal (bench.loopback_portals, `--portal KIND`), paths under
+     /s/<n>/ or /b/<n>/ for probe n, its password random for the run (BENCH_PORTAL_PASSWORD in the
+     PortalWatch processes' environment, where the probes read it as `${env:…}`).
+2. The configuration: one file holding N probes spread evenly over `--components` components (default
+   4), all at interval I, and one probe location whose name is new for each run (so no queued task of
+   an earlier run can reach this one). The probes:
+   - http: GET, expect_status [200].
+   - steps, a transaction of 5 requests sharing a cookie jar: GET the sign-in page and extract its
+     one-time csrf token by regex; POST the sign-in form (user, password, token), expecting "Welcome"
+     and a session cookie; POST a 64 KB PDF upload (multipart), expecting 201 and a JSON id (extracted
+     by JMESPath); GET it back, expecting its size; DELETE it (`always: true`), expecting 204.
+   - browser: chromium loads the sign-in page, fills #user and #password, clicks submit and waits for
+     #dashboard on the page the form leads to; expect_selector #dashboard; a screenshot only on failure.
 3. PortalWatch, started as its real processes, each with its own log file:
    - embedded: `python -m monitor serve --config <file> --port <free>`, run in a temporary directory
      with DATABASE_URL, PORTALWATCH_DATA_DIR and REDIS_URL unset, so it uses its embedded default, a
@@ -29,13 +44,20 @@ A scenario `N@I` is N http probes, each every I. For each scenario and mode, in 
    by default one interval + 5 s (the first tick sends every probe's current slot at once, a burst
    that a restart causes and the steady state does not).
 4. The window: `--seconds` (default 60) of wall time, from t0 to t1. Measured over it:
-   - CPU s: utime + stime (/proc/<pid>/stat, all threads) of every PortalWatch process and of any
-     process descended from one (none is expected), read at t0, every 0.5 s and at t1; a process
-     that appeared in the window counts from zero. In distributed mode the PostgreSQL backends serving
+   - CPU s: utime + stime (/proc/<pid>/stat, all threads) of every PortalWatch process and of every
+     process descended from one (a browser probe's playwright driver and chromium's processes: none for
+     http and steps), plus cutime + cstime, the CPU of the children each has waited for, read at t0,
+     every 0.5 s and at t1. A process that appeared in the window counts from zero; one that ended in it
+     took its CPU into its parent's cutime, so it counts there (a chromium renderer living less than
+     0.5 s included), and is taken off at its reading at t0. A descendant that left the tree (chromium's
+     crash handler forks twice and is re-parented to init) is found by a tag in the environment it
+     inherited, and counts up to its last reading. In distributed mode the PostgreSQL backends serving
      the bench database (pg_stat_activity where datname is that database, autovacuum included) are
-     read the same way and shown apart, and the scheduler's own CPU is shown apart too (part of the
-     PortalWatch figure). A process or backend that ended mid-window counts up to its last reading.
-     Redis's CPU (INFO cpu, user + sys) is shown apart and is in no total: the server is shared.
+     read the same way (utime + stime) and shown apart, and the scheduler's own CPU is shown apart too
+     (part of the PortalWatch figure). A backend that ended mid-window counts up to its last reading.
+     Redis's CPU (INFO cpu, user + sys) is shown apart and is in no total: the server is shared. The
+     whole machine's busy CPU over the window (/proc/stat) is shown too, split into PortalWatch and its
+     database, the targets, this bench, Redis and the rest: other work on a shared machine shows there.
    - due: for each probe, its slots starting in [t0, t1), found with `monitor.scheduler.slots.slot_for`
      (the scheduler's own function). done: rows of `checks` of kind scheduled whose (probe, slot) is
      one of those, read once every one is there or at t1 + the timeout + 10 s, whichever comes first;
@@ -43,24 +65,33 @@ A scenario `N@I` is N http probes, each every I. For each scenario and mode, in 
      fails the run.
    - lateness of each done check: started_at - slot (the scheduler's tick, the queue, the worker's
      pick-up and the engine's own wait before the request is sent), as p50/p95/p99/max.
-   - checks per CPU-second: done / (PortalWatch CPU s + PostgreSQL backends' CPU s) over the window.
-     The checks of slots just before t0 are run in the window and those of slots just before t1 after
-     it: in a steady state they balance.
-   - peak RSS: the sum of VmRSS (/proc/<pid>/status) of the PortalWatch processes, read every 0.5 s in
-     the window, its highest value; and each process's VmHWM (its peak over its whole life, start-up
-     and first burst included), read at the end of the window.
+   - checks per CPU-second: done / (PortalWatch CPU s + PostgreSQL backends' CPU s) over the window;
+     and per worker CPU-second: done / the CPU s of the process running the checks (worker; embedded:
+     serve) and its descendants. The checks of slots just before t0 are run in the window and those of
+     slots just before t1 after it: in a steady state they balance.
+   - peak RSS: the sum of VmRSS (/proc/<pid>/status) of the PortalWatch processes and their
+     descendants, read every 0.5 s in the window, its highest value; the same for the worker's tree
+     alone (the worker, its browser driver and chromium), and, for steps and browser, the highest sum
+     of the tree's PSS (/proc/<pid>/smaps_rollup: a page shared by n processes counts 1/n in each,
+     where VmRSS counts it in full in each); the processes of the tree at its peak, by name; and each
+     PortalWatch process's own VmHWM (its peak over its whole life, start-up and first burst
+     included), read at the end of the window.
+   - browser: the chromium browser processes in the worker's tree (a chromium whose parent is not
+     one), which must be exactly one for the whole window (the worker's one browser, reused; a new
+     context per check), and the renderer processes seen.
 5. Checked, any failure failing the run with the process's log tail or the lines in question: every
    process still running throughout; no ERROR, CRITICAL or traceback line in any PortalWatch log up to
    the end of the wait (WARNING lines are shown); every check recorded in the run ok (the targets never
-   fail); the targets alive, asked for nothing but /p/<n>, and having answered at least as many
-   requests as checks were recorded.
+   fail; the first failure's evidence is shown); the targets alive, asked for nothing but their
+   probes' paths, having refused nothing (a portal refuses a wrong token, password, session or
+   document), and having begun at least as many checks as were recorded; browser: one chromium browser.
 6. Everything started is stopped: SIGTERM, then SIGKILL after 30 s; the run fails if any process
-   seen, or a child of one, is left. Redis keys the run created in its db are deleted; keys already
-   there are left alone (a scheduler lock left by a killed earlier run is waited out, up to 20 s).
+   seen, or a child of one, is left 10 s later. Redis keys the run created in its db are deleted; keys
+   already there are left alone (a scheduler lock left by a killed earlier run is waited out, up to 20 s).
 
-Goals (met / MISSED, printed, not failing the run): >= 450 checks per CPU-second at 500 @ 20s and
->= 650 at 1,000 @ 10s; every due check done; p95 lateness <= 1 s; peak total RSS <= 386 MiB at 1,000
-probes. The 1-minute load average before and after is printed: other work on the machine shows in
+Goals (met / MISSED, printed, not failing the run): http: >= 450 checks per CPU-second at 500 @ 20s
+and >= 650 at 1,000 @ 10s, peak total RSS <= 386 MiB at 1,000 probes; every kind: every due check
+done, p95 lateness <= 1 s. The 1-minute load average before and after is printed: other work on the machine shows in
 lateness, much less in CPU seconds per check.
 
 `--logs DIR` keeps every process's log (Celery's included, one line per task received and done).
@@ -73,6 +104,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import importlib.metadata
 import json
 import math
 import os
@@ -107,6 +139,8 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from bench.loopback_portals import KINDS as PORTAL_KINDS
+from bench.loopback_portals import serve as serve_portal
 from bench.relief import BenchFailed, count, fresh_database, pg_admin_url, pg_server_version
 from monitor.config import Config, ConfigError, parse_config
 from monitor.scheduler.leader import KEY_PREFIX
@@ -117,18 +151,33 @@ from probes.duration import parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("embedded", "distributed")
-DEFAULT_SCENARIOS = "500@20s,1000@10s,5000@60s"
+KINDS = ("http", *PORTAL_KINDS)
+# Per kind: the scenarios and modes run when none are given, the probes' timeout, the targets started.
+DEFAULT_SCENARIOS = {"http": "500@20s,1000@10s,5000@60s", "steps": "200@10s", "browser": "10@10s"}
+DEFAULT_MODES = {"http": MODES, "steps": ("distributed",), "browser": ("distributed",)}
+PROBE_TIMEOUTS = {"http": timedelta(seconds=5), "steps": timedelta(seconds=30), "browser": timedelta(seconds=30)}
+TARGET_COUNTS = {"http": 2, "steps": 1, "browser": 1}
+CHECKER = {"embedded": "serve", "distributed": "worker"}  # the process that runs the checks, by mode
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
-TARGETS = 2
-PROBE_TIMEOUT = timedelta(seconds=5)
+PASSWORD_ENV = "BENCH_PORTAL_PASSWORD"  # the portals' password, read by the probes as ${env:BENCH_PORTAL_PASSWORD}
+PROCESS_TAG_ENV = "BENCH_PROCESS_TAG"  # in every PortalWatch process's environment: finds a child that left its tree
+UPLOAD_SIZE = "64KB"  # the steps probe's upload, 64,000 bytes
+UPLOAD_BYTES = 64_000
+CHROMIUM = ("chromium", "chrome")
 SAMPLE_EVERY = 0.5
 START_TIMEOUT = 120.0
 SETTLE_EXTRA = 10.0  # past t1 + the probes' timeout, the last checks of the window must be recorded
 STOP_GRACE = 30.0
+CHILDREN_GRACE = 10.0  # after the PortalWatch processes have exited, for their children to follow
 LEADER_WAIT = 20.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_BODY = "ok\n"
 
+TARGETS_SAID = {
+    "http": "2 local aiohttp targets answering 200 at once",
+    "steps": f"5 requests a check (sign-in page, sign in, {UPLOAD_SIZE} upload, read back, delete) to a local portal",
+    "browser": "chromium: load a local sign-in page, fill 2 fields, submit, wait for #dashboard",
+}
 GOAL_CHECKS_PER_CPU = {(500, timedelta(seconds=20)): 450.0, (1000, timedelta(seconds=10)): 650.0}
 GOAL_P95_LATENESS_S = 1.0
 GOAL_RSS_MIB = 386.0
@@ -202,6 +251,14 @@ def parse_modes(value: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def parse_kinds(value: str) -> list[str]:
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [n for n in names if n not in KINDS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"kinds must be among {', '.join(KINDS)}, got {value!r}")
+    return list(dict.fromkeys(names))
+
+
 def seconds_arg(value: str) -> float:
     try:
         number = float(value)
@@ -212,9 +269,10 @@ def seconds_arg(value: str) -> float:
     return number
 
 
-def config_text(scenario: Scenario, ports: list[int], location: str, components: int) -> str:
-    """N http probes over `components` components, probe n fetching /p/n from target n mod len(ports)."""
-    every, timeout = seconds_text(scenario.interval), seconds_text(PROBE_TIMEOUT)
+def config_text(scenario: Scenario, ports: list[int], location: str, components: int, kind: str = "http") -> str:
+    """N probes of `kind` over `components` components, probe n using paths of its own (/p/n, /s/n/…,
+    /b/n/…) on target n mod len(ports)."""
+    every, timeout = seconds_text(scenario.interval), seconds_text(PROBE_TIMEOUTS[kind])
     lines = [
         f'page: {{id: pw-bench-{location}, name: Probe throughput bench, url: "http://status.test/"}}',
         f"locations: [{location}]",
@@ -227,12 +285,49 @@ def config_text(scenario: Scenario, ports: list[int], location: str, components:
             break
         lines += [f"  - id: portal-{c}", f"    name: Portal {c}", "    probes:"]
         for n in numbers:
-            url = f"http://127.0.0.1:{ports[n % len(ports)]}/p/{n}"
-            lines.append(
-                f'      - {{id: p{n:05d}, type: http, url: "{url}", interval: {every}, timeout: {timeout}, '
-                "expect_status: [200]}"
-            )
+            base = f"http://127.0.0.1:{ports[n % len(ports)]}"
+            head = f"id: p{n:05d}, type: {kind}, interval: {every}, timeout: {timeout}"
+            if kind == "http":
+                lines.append(f'      - {{{head}, url: "{base}/p/{n}", expect_status: [200]}}')
+            elif kind == "steps":
+                lines += steps_probe(head, f"{base}/s/{n}")
+            else:
+                lines += browser_probe(head, f"{base}/b/{n}")
     return "\n".join(lines) + "\n"
+
+
+def steps_probe(head: str, base: str) -> list[str]:
+    """A transaction of 5 requests: sign-in page (csrf token by regex), sign in, upload, read back, delete."""
+    password = f"${{env:{PASSWORD_ENV}}}"
+    return [
+        f"      - {{{head},",
+        "         steps: [",
+        f'           {{name: sign-in page, url: "{base}/sign-in", expect_status: [200],',
+        """            extract: {csrf: {regex: 'name="csrf" value="([0-9a-f]+)"'}}},""",
+        f'           {{name: sign in, method: POST, url: "{base}/sign-in",',
+        f'            form: {{user: probe, password: "{password}", csrf: "${{csrf}}"}}, body_contains: "Welcome"}},',
+        f'           {{name: upload, method: POST, url: "{base}/documents", expect_status: [201],',
+        f"            upload: {{field: file, filename: probe.pdf, size: {UPLOAD_SIZE},",
+        "                     content_type: application/pdf},",
+        '            extract: {doc: {json: "id"}}},',
+        f'           {{name: read back, url: "{base}/documents/${{doc}}",',
+        f"""            body_contains: '"size": {UPLOAD_BYTES}'}},""",
+        f'           {{name: delete, method: DELETE, url: "{base}/documents/${{doc}}", expect_status: [204],',
+        "            always: true}]}",
+    ]
+
+
+def browser_probe(head: str, base: str) -> list[str]:
+    """The sign-in page in chromium: fill the user and the password, submit, wait for the dashboard."""
+    password = f"${{env:{PASSWORD_ENV}}}"
+    return [
+        f'      - {{{head}, url: "{base}/sign-in", expect_selector: "#dashboard",',
+        "         steps: [",
+        '           {name: fill user, fill: {selector: "#user", value: probe}},',
+        f'           {{name: fill password, fill: {{selector: "#password", value: "{password}"}}}},',
+        '           {name: submit, click: "button[type=submit]"},',
+        '           {name: signed in, wait_for: {selector: "#dashboard"}}]}',
+    ]
 
 
 def due_slots(config: Config, start: datetime, end: datetime) -> set[tuple[str, datetime]]:
@@ -292,6 +387,8 @@ def serve_target(port_file: Path) -> int:
 
 
 def target_stats(port: int) -> dict[str, int]:
+    """What the target answered: `probe` (http: every probe request; a portal: the checks begun), `other`
+    (paths it does not serve), and a portal's `refused` and per-step counts."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stats", timeout=10) as answer:
         stats: dict[str, int] = json.loads(answer.read())
         return stats
@@ -306,14 +403,16 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def read_stat(pid: int) -> tuple[int, int, float] | None:
-    """(parent pid, start time in ticks, CPU seconds: utime + stime) of a process, or None if it is gone."""
+def read_stat(pid: int) -> tuple[int, int, float, float] | None:
+    """(parent pid, start time in ticks, CPU seconds: utime + stime, CPU seconds of the children it has
+    waited for: cutime + cstime) of a process, or None if it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ... utime 14, stime 15
-    return int(fields[1]), int(fields[19]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ... utime 14 ... cstime 17
+    own = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[1]), int(fields[19]), own, (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
 
 
 def read_status_kib(pid: int, name: str) -> int | None:
@@ -324,6 +423,50 @@ def read_status_kib(pid: int, name: str) -> int | None:
     except OSError:
         return None
     return None
+
+
+def read_comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def read_pss_kib(pid: int) -> int | None:
+    """Proportional set size: the process's private pages plus its share of the pages it shares."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def read_cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def tagged(pid: int, tag: bytes) -> bool:
+    try:
+        return tag in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent since boot, all CPUs and every process: user, nice, system,
+    irq and softirq (not idle, iowait or the hypervisor's steal)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / CLOCK_TICKS
+
+
+def boot_ticks() -> int:
+    """Now, in the clock ticks since boot that /proc/<pid>/stat gives a process's start time in."""
+    return int(float(Path("/proc/uptime").read_text().split()[0]) * CLOCK_TICKS)
 
 
 def is_postgres(pid: int) -> bool:
@@ -362,9 +505,13 @@ class Processes:
         self.directory = directory
         self.procs: list[Proc] = []
         self.seen: dict[Key, str] = {}  # every PortalWatch process and descendant ever seen, by role
+        self.tag = uuid.uuid4().hex
+        self.since = boot_ticks() - CLOCK_TICKS  # no process of ours started before this
 
     def start(self, role: str, argv: list[str], *, env: dict[str, str], cwd: Path, counted: bool = True) -> Proc:
         log = self.directory / f"{role.replace(' ', '-')}.log"
+        if counted:
+            env = {**env, PROCESS_TAG_ENV: f"{self.tag}:{role}"}
         with log.open("wb") as out:
             popen = subprocess.Popen(
                 argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
@@ -388,6 +535,10 @@ class Processes:
                     f"{proc.role} (pid {proc.popen.pid}) exited with code {code}; the end of its log:\n{proc.tail()}"
                 )
 
+    def cpu(self) -> float:
+        """CPU s spent so far by the processes started here (utime + stime, and their waited-for children's)."""
+        return sum(stat[2] + stat[3] for proc in self.procs if (stat := read_stat(proc.popen.pid)) is not None)
+
     def sleep(self, seconds: float) -> None:
         """Wait, failing as soon as any process has died."""
         until = time.monotonic() + seconds
@@ -397,7 +548,12 @@ class Processes:
         self.check_alive()
 
     def descendants(self) -> dict[Key, str]:
-        """The PortalWatch processes and every process descended from one, by role; recorded as seen."""
+        """The PortalWatch processes and every process descended from one, by role; recorded as seen.
+
+        A descendant that left the tree (a daemon forking twice, re-parented to init, as chromium's crash
+        handler does) is found by the tag in the environment it inherited, read only from the processes
+        started since this run began and not found in a tree; its own children come with it.
+        """
         table: dict[int, tuple[int, int]] = {}
         for entry in os.scandir("/proc"):
             if entry.name.isdigit():
@@ -408,14 +564,26 @@ class Processes:
         for pid, (ppid, _start) in table.items():
             children.setdefault(ppid, []).append(pid)
         found: dict[Key, str] = {}
-        for proc in self.counted:
-            if proc.popen.pid not in table:
-                continue
-            stack = [proc.popen.pid]
+
+        def walk(root: int, role: str) -> None:
+            stack = [root]
             while stack:
                 pid = stack.pop()
-                found[(pid, table[pid][1])] = proc.role
+                found[(pid, table[pid][1])] = role
                 stack.extend(children.get(pid, []))
+
+        roots = {proc.popen.pid: proc.role for proc in self.counted if proc.popen.pid in table}
+        for pid, role in roots.items():
+            walk(pid, role)
+        tree = {pid for pid, _ in found}
+        for pid, (_ppid, start) in table.items():
+            if pid in tree or start < self.since:
+                continue
+            for role in roots.values():
+                if tagged(pid, f"{PROCESS_TAG_ENV}={self.tag}:{role}".encode()):
+                    walk(pid, role)
+                    tree = {p for p, _ in found}
+                    break
         self.seen.update(found)
         return found
 
@@ -433,13 +601,24 @@ class Processes:
                     proc.popen.kill()
                     proc.popen.wait(timeout=10)
                     problems.append(f"{proc.role} did not stop within {STOP_GRACE:g} s of SIGTERM: killed")
+        # Children end after their parent (chromium once the worker's browser driver has seen its pipe close).
+        deadline = time.monotonic() + CHILDREN_GRACE
+        while any(alive(key) for key in self.seen) and time.monotonic() < deadline:
+            time.sleep(0.1)
         for (pid, start), role in self.seen.items():
-            stat = read_stat(pid)
-            if stat is not None and stat[1] == start:
+            if alive((pid, start)):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
-                problems.append(f"process {pid} ({role} or a child of it) was still running after the stop: killed")
+                problems.append(
+                    f"process {pid} ({role} or a child of it, {read_comm(pid) or '?'}) was still running "
+                    f"{CHILDREN_GRACE:g} s after the stop: killed"
+                )
         return problems
+
+
+def alive(key: Key) -> bool:
+    stat = read_stat(key[0])
+    return stat is not None and stat[1] == key[1]
 
 
 @contextmanager
@@ -469,13 +648,18 @@ def child_env(**values: str) -> dict[str, str]:
     return env
 
 
-def start_targets(procs: Processes, directory: Path) -> list[int]:
+def start_targets(procs: Processes, directory: Path, kind: str = "http", password: str = "") -> list[int]:
+    """The kind's targets, each a process of its own: aiohttp servers for http, a loopback portal otherwise."""
     ports = []
     started = []
-    for n in range(1, TARGETS + 1):
+    for n in range(1, TARGET_COUNTS[kind] + 1):
         port_file = directory / f"target-{n}.port"
         argv = [sys.executable, "-m", "bench.probe_throughput", "--target", str(port_file)]
-        started.append((procs.start(f"target {n}", argv, env=child_env(), cwd=ROOT, counted=False), port_file))
+        env = child_env()
+        if kind != "http":
+            argv = [sys.executable, "-m", "bench.probe_throughput", "--portal", kind, str(port_file)]
+            env[PASSWORD_ENV] = password
+        started.append((procs.start(f"target {n}", argv, env=env, cwd=ROOT, counted=False), port_file))
     deadline = time.monotonic() + 60
     for proc, port_file in started:
         while not port_file.exists():
@@ -545,10 +729,16 @@ class Reader:
             return {f"{kind}{'' if ok else ' failed'}": int(n) for kind, ok, n in conn.execute(query)}
 
     def failed(self, limit: int = 5) -> list[str]:
-        query = select(Check.probe_id, Check.slot, Check.error_class, Check.error).where(Check.ok.is_(False))
+        """The first failed checks, one line each, and the first one's evidence."""
+        query = select(Check.probe_id, Check.slot, Check.error_class, Check.error, Check.evidence).where(
+            Check.ok.is_(False)
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(Check.id).limit(limit)).all()
-        return [f"{r.probe_id} slot {r.slot:%H:%M:%S.%f}: {r.error_class}: {r.error}" for r in rows]
+        lines = [f"{r.probe_id} slot {r.slot:%H:%M:%S.%f}: {r.error_class}: {r.error}" for r in rows]
+        if rows:
+            lines += ["--- the first one's evidence:", *rows[0].evidence.splitlines()[:40]]
+        return lines
 
     def close(self) -> None:
         self.engine.dispose()
@@ -588,17 +778,33 @@ class Usage:
     # Mean summed RSS over the first and the last tenth of the window's samples: flat memory keeps them equal.
     rss_first_mib: float = 0.0
     rss_last_mib: float = 0.0
+    # By role, over the role's process and its descendants (a worker's browser driver and chromium):
+    tree_rss_mib: dict[str, float] = field(default_factory=dict)  # the highest summed VmRSS
+    tree_pss_mib: dict[str, float] = field(default_factory=dict)  # the highest summed PSS, when read
+    tree_at_peak: dict[str, dict[str, int]] = field(default_factory=dict)  # process names at that RSS peak
+    tree_cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # CPU s by process name
+    browsers: dict[str, int] = field(default_factory=dict)  # chromium browser processes seen in the window
+    renderers: dict[str, int] = field(default_factory=dict)  # chromium renderer processes seen in the window
 
 
 class Meter:
     """CPU of the PortalWatch processes (and of the bench database's backends) and their summed RSS,
     read at t0, every SAMPLE_EVERY seconds, and at t1."""
 
-    def __init__(self, procs: Processes, pg: PgBackends | None) -> None:
+    def __init__(self, procs: Processes, pg: PgBackends | None, *, pss: bool = False) -> None:
         self.procs = procs
         self.pg = pg
+        self.pss = pss  # also read each process's PSS (smaps_rollup): only for the kinds with child processes
+        self.tree_rss_kib: dict[str, int] = {}
+        self.tree_pss_kib: dict[str, int] = {}
+        self.tree_at_peak: dict[str, dict[str, int]] = {}
+        self.browsers: dict[Key, str] = {}
+        self.renderers: dict[Key, str] = {}
+        self.names: dict[Key, str] = {}  # each process's name (comm) when last read
         self.base: dict[Key, float] = {}
         self.last: dict[Key, float] = {}
+        self.current: set[Key] = set()  # the processes the latest sample read
+        self.unwaited: set[Key] = set()  # processes whose parent is not in the tree
         self.roles: dict[Key, str] = {}
         self.pg_base: dict[Key, float] = {}
         self.pg_last: dict[Key, float] = {}
@@ -613,12 +819,37 @@ class Meter:
         found = self.procs.descendants()
         rss = 0
         cpu: dict[Key, float] = {}
-        for key in found:
+        left_tree: set[Key] = set()
+        in_tree = {pid for pid, _ in found}
+        tree_rss: dict[str, int] = {}
+        tree_pss: dict[str, int] = {}
+        names: dict[str, dict[str, int]] = {}
+        parents: dict[int, int] = {}
+        comms: dict[int, str] = {}
+        for key, role in found.items():
             stat = read_stat(key[0])
             if stat is None or stat[1] != key[1]:
                 continue
-            cpu[key] = stat[2]
-            rss += read_status_kib(key[0], "VmRSS") or 0
+            cpu[key] = stat[2] + stat[3]
+            kib = read_status_kib(key[0], "VmRSS") or 0
+            rss += kib
+            tree_rss[role] = tree_rss.get(role, 0) + kib
+            if self.pss:
+                tree_pss[role] = tree_pss.get(role, 0) + (read_pss_kib(key[0]) or 0)
+            comm = comms[key[0]] = read_comm(key[0])
+            parents[key[0]] = stat[0]
+            if stat[0] not in in_tree:
+                left_tree.add(key)  # a root, or a process re-parented to init: nobody in the tree waits for it
+            named = names.setdefault(role, {})
+            named[comm] = named.get(comm, 0) + 1
+        browsers: dict[Key, str] = {}
+        renderers: dict[Key, str] = {}
+        for key, role in found.items():
+            if comms.get(key[0]) in CHROMIUM:  # chromium's own processes; its crash handler is chrome_crashpad
+                if comms.get(parents[key[0]]) not in CHROMIUM:
+                    browsers[key] = role  # chromium started by something else: a browser, not one of its helpers
+                elif key not in self.renderers and b"--type=renderer" in read_cmdline(key[0]):
+                    renderers[key] = role
         pg: dict[Key, float] = {}
         if self.pg is not None:
             for pid in self.pg.pids():
@@ -627,10 +858,21 @@ class Meter:
                     pg[(pid, stat[1])] = stat[2]
         with self._lock:
             self.last.update(cpu)
+            self.current = set(cpu)
+            self.unwaited.update(left_tree)
             self.roles.update(found)
             self.pg_last.update(pg)
             self.peak_rss_kib = max(self.peak_rss_kib, rss)
             self.rss_samples.append(rss)
+            for role, kib in tree_rss.items():
+                if kib > self.tree_rss_kib.get(role, -1):
+                    self.tree_rss_kib[role] = kib
+                    self.tree_at_peak[role] = names.get(role, {})
+            for role, kib in tree_pss.items():
+                self.tree_pss_kib[role] = max(self.tree_pss_kib.get(role, 0), kib)
+            self.browsers.update(browsers)
+            self.renderers.update(renderers)
+            self.names.update({key: comms[key[0]] for key in found if comms.get(key[0])})
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_EVERY):
@@ -651,9 +893,22 @@ class Meter:
         if self._failure is not None:
             raise BenchFailed(f"reading the processes' CPU failed: {self._failure!r}")
         self._sample()
+        # A process's CPU counts that of the children it has waited for (cutime + cstime): a child that ends
+        # between two readings, as a browser's short-lived renderers do, still counts, in its parent. So
+        # a tree's CPU over the window is the change in the sum over its live processes; one that ended in
+        # the window took its count into its parent's, so it is taken off once (its reading at t0), unless
+        # nobody in the tree waited for it (a re-parented one), which counts up to its last reading.
         cpu: dict[str, float] = {proc.role: 0.0 for proc in self.procs.counted}
+        by_name: dict[str, dict[str, float]] = {}
         for key, seconds in self.last.items():
-            cpu[self.roles[key]] += seconds - self.base.get(key, 0.0)
+            if key in self.current or key in self.unwaited:
+                spent = seconds - self.base.get(key, 0.0)
+            else:
+                spent = -self.base.get(key, 0.0)
+            cpu[self.roles[key]] += spent
+            named = by_name.setdefault(self.roles[key], {})
+            name = self.names.get(key, "?")
+            named[name] = named.get(name, 0.0) + spent
         pg = sum(seconds - self.pg_base.get(key, 0.0) for key, seconds in self.pg_last.items())
         tenth = max(len(self.rss_samples) // 10, 1)
         return Usage(
@@ -664,6 +919,12 @@ class Meter:
             processes=len(self.last),
             rss_first_mib=sum(self.rss_samples[:tenth]) / tenth / 1024,
             rss_last_mib=sum(self.rss_samples[-tenth:]) / tenth / 1024,
+            tree_rss_mib={role: kib / 1024 for role, kib in self.tree_rss_kib.items()},
+            tree_pss_mib={role: kib / 1024 for role, kib in self.tree_pss_kib.items()},
+            tree_at_peak=self.tree_at_peak,
+            tree_cpu=by_name,
+            browsers={role: sum(r == role for r in self.browsers.values()) for role in cpu},
+            renderers={role: sum(r == role for r in self.renderers.values()) for role in cpu},
         )
 
 
@@ -685,6 +946,11 @@ class Result:
     target_hits: int
     load: tuple[float, float]  # 1-minute load average at t0 and at t1
     warnings: list[str] = field(default_factory=list)
+    kind: str = "http"
+    target_stats: list[dict[str, int]] = field(default_factory=list)
+    machine_cpu: float = 0.0  # CPU s every process of the machine spent in the window (/proc/stat)
+    targets_cpu: float = 0.0  # of which the targets'
+    bench_cpu: float = 0.0  # and this process's (its meter's readings of /proc included)
 
     @property
     def pw_cpu(self) -> float:
@@ -699,16 +965,28 @@ class Result:
         return self.done / self.total_cpu if self.total_cpu > 0 else math.inf
 
     @property
+    def checker(self) -> str:
+        return CHECKER[self.mode]
+
+    @property
+    def checker_per_cpu_second(self) -> float:
+        """Checks per CPU-second of the process that runs them and its children (a browser's included)."""
+        spent = self.usage.cpu.get(self.checker, 0.0)
+        return self.done / spent if spent > 0 else math.inf
+
+    @property
     def p95(self) -> float:
         return percentile(self.lateness, 95) if self.lateness else math.inf
 
     @property
     def name(self) -> str:
-        return f"{self.mode} {self.scenario.label}"
+        return f"{self.kind} {self.mode} {self.scenario.label}"
 
     def goals(self) -> list[tuple[str, bool, str]]:
         goals = []
-        wanted = GOAL_CHECKS_PER_CPU.get((self.scenario.probes, self.scenario.interval))
+        wanted = None
+        if self.kind == "http":
+            wanted = GOAL_CHECKS_PER_CPU.get((self.scenario.probes, self.scenario.interval))
         if wanted is not None:
             goals.append(
                 (f">= {wanted:g} checks per CPU-second", self.per_cpu_second >= wanted, f"{self.per_cpu_second:.0f}")
@@ -717,7 +995,7 @@ class Result:
         goals.append(
             (f"p95 lateness <= {GOAL_P95_LATENESS_S:g} s", self.p95 <= GOAL_P95_LATENESS_S, f"{self.p95:.3f} s")
         )
-        if self.scenario.probes == GOAL_RSS_PROBES:
+        if self.kind == "http" and self.scenario.probes == GOAL_RSS_PROBES:
             goals.append(
                 (
                     f"peak total RSS <= {GOAL_RSS_MIB:g} MiB at {GOAL_RSS_PROBES:,} probes",
@@ -736,18 +1014,19 @@ class Args:
     logs: Path | None
 
 
-def run_one(scenario: Scenario, mode: str, args: Args) -> Result:
+def run_one(scenario: Scenario, mode: str, args: Args, kind: str = "http") -> Result:
+    label = f"{kind} {mode} {scenario.label}"
     with ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw_bench_probes_")))
         if args.logs is not None:  # runs last but one: after every process has stopped and written its last line
-            stack.callback(
-                keep_logs, directory, args.logs, f"{mode}-{scenario.probes}-{scenario.interval.total_seconds():g}s"
-            )
+            prefix = f"{kind}-{mode}-{scenario.probes}-{scenario.interval.total_seconds():g}s"
+            stack.callback(keep_logs, directory, args.logs, prefix)
+        password = secrets.token_urlsafe(12)
         targets = stack.enter_context(processes(directory))
-        progress(f"{mode} {scenario.label}: starting {TARGETS} targets…")
-        ports = start_targets(targets, directory)
+        progress(f"{label}: starting {TARGET_COUNTS[kind]} target(s)…")
+        ports = start_targets(targets, directory, kind, password)
         location = f"bench-{uuid.uuid4().hex[:8]}"
-        body = config_text(scenario, ports, location, args.components)
+        body = config_text(scenario, ports, location, args.components, kind)
         try:
             config = parse_config(body, source="bench-probes.yaml")
         except ConfigError as exc:  # past about 9,000 probes the file is over the loader's 1 MiB
@@ -755,20 +1034,22 @@ def run_one(scenario: Scenario, mode: str, args: Args) -> Result:
         config_path = directory / "portalwatch.yaml"
         config_path.write_text(body, encoding="utf-8")
         token = secrets.token_hex(32)
+        # The probes' password, and where a browser check's failure screenshot would go.
+        extra = {PASSWORD_ENV: password, "PORTALWATCH_EVIDENCE_DIR": str(directory / "evidence")}
         if mode == "embedded":
             home = directory / "embedded"
             home.mkdir()
             procs = stack.enter_context(processes(directory))
             port = free_port()
-            env = child_env(PORTALWATCH_OPS_TOKEN=token)
-            progress(f"{mode} {scenario.label}: starting `monitor serve` ({scenario.probes} probes)…")
+            env = child_env(PORTALWATCH_OPS_TOKEN=token, **extra)
+            progress(f"{label}: starting `monitor serve` ({scenario.probes} probes)…")
             procs.start(
                 "serve", monitor_argv("serve", "--config", str(config_path), "--port", str(port)), env=env, cwd=home
             )
             wait_for(procs, "serve did not answer", lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/status.json"))
             reader = Reader(f"sqlite:///{home / 'portalwatch.db'}")
             stack.callback(reader.close)
-            return measure(scenario, mode, args, config, procs, targets, ports, reader, None, None)
+            return measure(scenario, mode, args, config, procs, targets, ports, reader, None, None, kind)
 
         client = redis.Redis.from_url(redis_url())
         stack.callback(client.close)
@@ -781,7 +1062,7 @@ def run_one(scenario: Scenario, mode: str, args: Args) -> Result:
         stack.callback(drop_new_keys, client, before)
         wait_for_leader_lock(client)
         env = child_env(DATABASE_URL=url, REDIS_URL=redis_url(), PORTALWATCH_OPS_TOKEN=token)
-        progress(f"{mode} {scenario.label}: migrating a new PostgreSQL database…")
+        progress(f"{label}: migrating a new PostgreSQL database…")
         migrated = subprocess.run(
             monitor_argv("migrate", "--config", str(config_path)),
             cwd=directory,
@@ -795,11 +1076,11 @@ def run_one(scenario: Scenario, mode: str, args: Args) -> Result:
         if migrated.returncode != 0:
             raise BenchFailed(f"`monitor migrate` failed ({migrated.returncode}):\n{migrated.stderr[-3000:]}")
         procs = stack.enter_context(processes(directory))
-        progress(f"{mode} {scenario.label}: starting the workers and the scheduler ({scenario.probes} probes)…")
+        progress(f"{label}: starting the workers and the scheduler ({scenario.probes} probes)…")
         worker = procs.start(
             "worker",
             monitor_argv("worker", "--config", str(config_path)),
-            env={**env, "PORTALWATCH_LOCATION": location},
+            env={**env, **extra, "PORTALWATCH_LOCATION": location},
             cwd=directory,
         )
         wait_for(procs, "the worker did not log `ready.`", lambda: logged(worker, " ready."))
@@ -808,7 +1089,7 @@ def run_one(scenario: Scenario, mode: str, args: Args) -> Result:
         stack.callback(reader.close)
         pg = PgBackends(make_url(url).database or "")
         stack.callback(pg.close)
-        return measure(scenario, mode, args, config, procs, targets, ports, reader, pg, client)
+        return measure(scenario, mode, args, config, procs, targets, ports, reader, pg, client, kind)
     raise AssertionError("unreachable")  # ExitStack does not swallow exceptions
 
 
@@ -844,17 +1125,20 @@ def measure(
     reader: Reader,
     pg: PgBackends | None,
     client: redis.Redis | None,
+    kind: str = "http",
 ) -> Result:
-    label = f"{mode} {scenario.label}"
+    label = f"{kind} {mode} {scenario.label}"
+    timeout = PROBE_TIMEOUTS[kind]
     wait_for(procs, "no check was recorded", reader.any_check)
     warmup = args.warmup if args.warmup is not None else scenario.interval.total_seconds() + 5
     progress(f"{label}: first check recorded; warm-up {warmup:g} s, then {args.seconds:g} s measured…")
     procs.sleep(warmup)
     targets.check_alive()
 
-    meter = Meter(procs, pg)
+    meter = Meter(procs, pg, pss=kind != "http")
     redis_before = None if client is None else redis_cpu(client)
     load_before = os.getloadavg()[0]
+    busy_before, targets_before, bench_before = machine_busy(), targets.cpu(), time.process_time()
     t0 = datetime.now(UTC)
     mono0 = time.monotonic()
     meter.start()
@@ -863,11 +1147,13 @@ def measure(
     usage = meter.stop()
     elapsed = time.monotonic() - mono0
     load_after = os.getloadavg()[0]
+    machine_cpu = machine_busy() - busy_before
+    targets_cpu, bench_cpu = targets.cpu() - targets_before, time.process_time() - bench_before
     redis_spent = None if client is None or redis_before is None else redis_cpu(client) - redis_before
     hwm = {p.role: (read_status_kib(p.popen.pid, "VmHWM") or 0) / 1024 for p in procs.counted}
 
     due = due_slots(config, t0, t1)
-    settle_until = time.monotonic() + PROBE_TIMEOUT.total_seconds() + SETTLE_EXTRA
+    settle_until = time.monotonic() + timeout.total_seconds() + SETTLE_EXTRA
     while True:
         rows = reader.window(t0, t1)
         done = {(probe_id, slot) for probe_id, slot, _ in rows}
@@ -893,8 +1179,14 @@ def measure(
     stats = [target_stats(port) for port in ports]
     hits = sum(s["probe"] for s in stats)
     recorded = sum(totals.values())
-    if any(s["other"] for s in stats) or hits < recorded:
+    if any(s["other"] or s.get("refused") for s in stats) or hits < recorded:
         raise BenchFailed(f"{label}: the targets answered {stats}, for {recorded} checks recorded")
+    if kind == "browser" and usage.browsers.get(CHECKER[mode]) != 1:
+        tree = usage.tree_at_peak.get(CHECKER[mode])
+        raise BenchFailed(
+            f"{label}: {usage.browsers.get(CHECKER[mode], 0)} chromium browser processes under the "
+            f"{CHECKER[mode]} in the window, not the one it should reuse (its processes at the peak: {tree})"
+        )
 
     lateness = [(started - slot).total_seconds() for probe_id, slot, started in rows if (probe_id, slot) in due]
     if any(late < 0 for late in lateness):
@@ -913,6 +1205,11 @@ def measure(
         target_hits=hits,
         load=(load_before, load_after),
         warnings=log_warnings(procs),
+        kind=kind,
+        target_stats=stats,
+        machine_cpu=machine_cpu,
+        targets_cpu=targets_cpu,
+        bench_cpu=bench_cpu,
     )
 
 
@@ -940,11 +1237,13 @@ def log_warnings(procs: Processes) -> list[str]:
 # --- printing --------------------------------------------------------------------------------------------
 
 
-def print_machine(modes: list[str]) -> None:
+def print_machine(modes: list[str], kinds: list[str] | None = None) -> None:
     versions = [
         f"aiohttp {aiohttp.__version__}",
         f"SQLAlchemy {sqlalchemy.__version__}",
     ]
+    if "browser" in (kinds or []):
+        versions += browser_versions()
     if "embedded" in modes:
         versions.append(f"SQLite {sqlite3.sqlite_version}")
     if "distributed" in modes:
@@ -961,18 +1260,40 @@ def print_machine(modes: list[str]) -> None:
     print(f"versions: {', '.join(versions)}")
 
 
+def browser_versions() -> list[str]:
+    """Playwright's version and that of the chromium the browser probes launch (Debian's)."""
+    from probes.browser.runner import chromium_path
+
+    executable = chromium_path()
+    if not Path(executable).exists():
+        raise BenchFailed(f"chromium not found at {executable}: the browser probes need Debian's chromium package")
+    try:
+        shown = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BenchFailed(f"{executable} --version failed: {exc}") from exc
+    return [f"playwright {importlib.metadata.version('playwright')}", shown.stdout.strip() or "chromium (no version)"]
+
+
+def rate(per_second: float) -> str:
+    """A rate as the table shows it: whole numbers, a decimal below 10 (a browser's checks)."""
+    return f"{per_second:.0f}" if per_second >= 10 else f"{per_second:.1f}"
+
+
 def render(results: list[Result]) -> str:
     header = (
+        "kind",
         "mode",
         "probes",
         "interval",
         "done/due",
         "checks/CPU-s",
+        "worker checks/CPU-s",
         "CPU s",
         "PG CPU s",
         "sched CPU s",
         "lateness p50/p95/p99/max s",
         "peak RSS MiB",
+        "worker tree RSS/PSS MiB",
         "processes",
     )
     rows = []
@@ -980,16 +1301,20 @@ def render(results: list[Result]) -> str:
         lat = r.lateness or [math.nan]
         rows.append(
             (
+                r.kind,
                 r.mode,
                 f"{r.scenario.probes:,}",
                 seconds_text(r.scenario.interval),
                 f"{r.done:,}/{r.due:,}",
-                f"{r.per_cpu_second:.0f}",
+                rate(r.per_cpu_second),
+                rate(r.checker_per_cpu_second),
                 f"{r.pw_cpu:.2f}",
                 "-" if r.usage.pg_cpu is None else f"{r.usage.pg_cpu:.2f}",
                 f"{r.usage.cpu['scheduler']:.2f}" if "scheduler" in r.usage.cpu else "-",
                 "/".join(f"{percentile(lat, p):.3f}" for p in (50, 95, 99)) + f"/{max(lat):.3f}",
                 f"{r.usage.peak_rss_mib:.0f}",
+                f"{r.usage.tree_rss_mib.get(r.checker, 0.0):.0f}"
+                + (f"/{pss:.0f}" if (pss := r.usage.tree_pss_mib.get(r.checker)) is not None else ""),
                 str(r.usage.processes),
             )
         )
@@ -1011,10 +1336,41 @@ def render(results: list[Result]) -> str:
             f"  {r.name} over {r.seconds:.1f} s (1-minute load average {r.load[0]:.2f} at its start, "
             f"{r.load[1]:.2f} at its end): " + "; ".join(parts)
         )
+        others = r.machine_cpu - r.total_cpu - r.targets_cpu - r.bench_cpu - (r.redis_cpu or 0.0)
+        lines.append(
+            f"    the machine: {r.machine_cpu / r.seconds:.2f} of {os.cpu_count()} CPUs busy on average in the window: "
+            f"PortalWatch and its database {r.total_cpu / r.seconds:.2f}, the targets {r.targets_cpu / r.seconds:.2f}, "
+            f"this bench {r.bench_cpu / r.seconds:.2f}, Redis {(r.redis_cpu or 0.0) / r.seconds:.2f}, "
+            f"other work {others / r.seconds:.2f}"
+        )
         lines.append(
             f"    total RSS: {r.usage.rss_first_mib:.0f} MiB over the window's first tenth, "
             f"{r.usage.rss_last_mib:.0f} MiB over its last tenth"
         )
+        at_peak = r.usage.tree_at_peak.get(r.checker, {})
+        if r.kind != "http" or sum(at_peak.values()) > 1:
+            made = ", ".join(f"{n} {name}" for name, n in sorted(at_peak.items(), key=lambda item: -item[1]))
+            by_name = r.usage.tree_cpu.get(r.checker, {}).items()
+            # A process gone before its name was read is shown as "?", and only when it spent anything.
+            spent = sorted(((n, s) for n, s in by_name if n != "?" or s >= 0.005), key=lambda item: -item[1])
+            pss = r.usage.tree_pss_mib.get(r.checker)
+            lines.append(
+                f"    {r.checker} tree (the {r.checker} and every process it started): "
+                f"{r.usage.cpu.get(r.checker, 0.0):.2f} CPU s ({', '.join(f'{name} {s:.2f}' for name, s in spent)}), "
+                f"{r.checker_per_cpu_second:.1f} checks per CPU-second; "
+                f"peak VmRSS {r.usage.tree_rss_mib.get(r.checker, 0.0):.0f} MiB"
+                + ("" if pss is None else f", peak PSS {pss:.0f} MiB")
+                + f"; at the peak: {made}"
+            )
+        if r.kind == "browser":
+            lines.append(
+                f"    chromium: {r.usage.browsers.get(r.checker, 0)} browser process(es) in the window "
+                f"(one, reused: met), {r.usage.renderers.get(r.checker, 0)} renderer processes seen "
+                f"(sampled every {SAMPLE_EVERY:g} s; a context per check)"
+            )
+        if r.kind != "http":
+            answered = ", ".join(f"{key} {n:,}" for stats in r.target_stats for key, n in stats.items())
+            lines.append(f"    the portal answered: {answered}")
         recorded = ", ".join(f"{n:,} {kind}" for kind, n in sorted(r.totals.items()))
         lines.append(f"    checks recorded in the whole run: {recorded}; the targets answered {r.target_hits:,}")
         for warning in r.warnings[:5]:
@@ -1030,40 +1386,67 @@ def render(results: list[Result]) -> str:
 
 FOOTNOTE = """
 done/due: scheduled checks recorded for the slots that start in the window / those slots (slot_for).
-checks/CPU-s: done / (CPU s + PG CPU s). CPU s: every PortalWatch process (embedded: serve; distributed:
-  scheduler, worker), sched CPU s being the scheduler's part; PG CPU s: the bench
-  database's PostgreSQL backends. lateness: started_at - slot of the done checks.
-peak RSS MiB: the highest sum of the PortalWatch processes' VmRSS, read every 0.5 s in the window."""
+checks/CPU-s: done / (CPU s + PG CPU s). CPU s: every PortalWatch process and its children (embedded:
+  serve; distributed: scheduler, worker), sched CPU s being the scheduler's part; PG CPU s: the bench
+  database's PostgreSQL backends. worker checks/CPU-s: done / CPU s of the process running the checks
+  (worker; embedded: serve) and its children: a browser probe's playwright driver and chromium
+  processes. lateness: started_at - slot of the done checks.
+peak RSS MiB: the highest sum of the PortalWatch processes' (and their children's) VmRSS, read every 0.5 s
+  in the window; worker tree RSS/PSS MiB: the same for the worker (embedded: serve) and its children, and
+  the highest sum of their PSS. Summed VmRSS counts a page shared by several processes (chromium's) once
+  per process; PSS (read for the steps and browser kinds) splits it between them."""
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--target"]:
         return serve_target(Path(argv[1]))
+    if argv[:1] == ["--portal"]:
+        return serve_portal(argv[1], Path(argv[2]), os.environ[PASSWORD_ENV])
     parser = argparse.ArgumentParser(prog="python -m bench.probe_throughput", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kind", type=parse_kinds, default=["http"], help=f"{', '.join(KINDS)}, or several (http)")
     parser.add_argument(
-        "--scenarios", type=parse_scenarios, default=parse_scenarios(DEFAULT_SCENARIOS), help=DEFAULT_SCENARIOS
+        "--scenarios",
+        type=parse_scenarios,
+        default=None,
+        help="default: " + "; ".join(f"{kind} {value}" for kind, value in DEFAULT_SCENARIOS.items()),
     )
-    parser.add_argument("--modes", type=parse_modes, default=list(MODES), help="default: embedded,distributed")
+    parser.add_argument(
+        "--modes",
+        type=parse_modes,
+        default=None,
+        help="default: " + "; ".join(f"{kind} {','.join(value)}" for kind, value in DEFAULT_MODES.items()),
+    )
     parser.add_argument("--seconds", type=seconds_arg, default=60.0, help="seconds measured (default 60)")
     parser.add_argument("--warmup", type=seconds_arg, default=None, help="seconds of warm-up (default interval + 5)")
     parser.add_argument("--components", type=count, default=4, help="components the probes are spread over (4)")
     parser.add_argument("--logs", type=Path, default=None, help="copy every process's log into this directory")
     parsed = parser.parse_args(argv)
-    scenarios: list[Scenario] = parsed.scenarios
-    modes: list[str] = parsed.modes
+    kinds: list[str] = parsed.kind
+    runs = [
+        (kind, scenario, mode)
+        for kind in kinds
+        for scenario in (parsed.scenarios or parse_scenarios(DEFAULT_SCENARIOS[kind]))
+        for mode in (parsed.modes or list(DEFAULT_MODES[kind]))
+    ]
+    modes = list(dict.fromkeys(mode for _, _, mode in runs))
     args = Args(parsed.seconds, parsed.warmup, parsed.components, parsed.logs)
     try:
-        print_machine(modes)
+        print_machine(modes, kinds)
         before = os.getloadavg()[0]
+        for kind in kinds:
+            labels = ", ".join(dict.fromkeys(f"{s.label} {m}" for k, s, m in runs if k == kind))
+            print(
+                f"scenario: {kind}: {labels} (probes @ interval, mode); {TARGETS_SAID[kind]}; timeout "
+                f"{seconds_text(PROBE_TIMEOUTS[kind])}",
+                flush=True,
+            )
         print(
-            f"scenario: {', '.join(s.label for s in scenarios)} (probes @ interval), over {args.components} "
-            f"component(s), {TARGETS} local aiohttp targets answering 200 at once; timeout "
-            f"{seconds_text(PROBE_TIMEOUT)}; {args.seconds:g} s measured after a warm-up of "
+            f"          over {args.components} component(s); {args.seconds:g} s measured after a warm-up of "
             + (f"{args.warmup:g} s" if args.warmup is not None else "one interval + 5 s"),
             flush=True,
         )
-        results = [run_one(scenario, mode, args) for scenario in scenarios for mode in modes]
+        results = [run_one(scenario, mode, args, kind) for kind, scenario, mode in runs]
     except BenchFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1

@@ -25,6 +25,9 @@ class ErrorClass(StrEnum):
     TLS = "tls"
     STATUS = "status"
     ASSERTION = "assertion"
+    # The right answer, later than the probe's `max_latency`: the portal works, slowly. Its component
+    # is degraded, whatever the probe's `impact`.
+    SLOW = "slow"
     # The probe itself could not run (its runner failed, its browser cannot start): a fact about the
     # worker, not the portal. Recorded as evidence, never counted against the portal.
     PROBE = "probe"

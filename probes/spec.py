@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import warnings
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from probes.duration import Duration, positive
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+Impact = Literal["degraded_performance", "partial_outage", "major_outage"]
 
 
 class ProbeSpecBase(BaseModel):
@@ -32,6 +33,9 @@ class ProbeSpecBase(BaseModel):
     timeout: Duration = timedelta(seconds=10)
     failure_threshold: int | None = Field(default=None, ge=1)
     recovery_threshold: int | None = Field(default=None, ge=1)
+    # What this probe failing means for its component; an answer over `max_latency` is always
+    # degraded performance (ErrorClass.SLOW).
+    impact: Impact = "major_outage"
 
     @field_validator("interval", "timeout")
     @classmethod

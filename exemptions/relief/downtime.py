@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from exemptions.policy.maintenance import occurrences
 from exemptions.policy.model import Downtime, MaintenanceWindow
-from monitor.storage.enums import OutageSource
-from monitor.storage.models import Maintenance, MaintenanceComponent, Outage
+from monitor.storage.enums import OutageSource, Severity
+from monitor.storage.models import Maintenance, MaintenanceComponent, Outage, OutageChange, OutageCorrection
 
 
 def outage_ref(outage_id: int) -> str:
@@ -51,6 +51,55 @@ def counted_bounds(outage: Outage, *, now: datetime) -> tuple[datetime, datetime
     return start, max(end, start), outage.ended_at is None
 
 
+def severity_parts(
+    current: Severity, changes: list[tuple[datetime, Severity]], start: datetime, end: datetime
+) -> list[tuple[Severity, datetime, datetime]]:
+    """An outage's counted time cut where its severity changed: (severity, start, end) for each part.
+
+    `changes` are (from when, severity) in time order, as detection recorded them; the first part runs
+    from the counted start at the severity it opened with. Without history the outage is one part at
+    its severity. A part counts only at the severity it had, so an outage that was slow for an hour
+    and down for ten minutes gives relief for ten minutes, not seventy.
+    """
+    if not changes:
+        return [(current, start, end)]
+    parts: list[tuple[Severity, datetime, datetime]] = []
+    severity = changes[0][1]
+    cursor = start
+    for at, next_severity in changes[1:]:
+        cut = min(max(at, cursor), end)
+        if next_severity != severity:
+            if cut > cursor:
+                parts.append((severity, cursor, cut))
+            cursor = cut
+            severity = next_severity
+    parts.append((severity, cursor, end))
+    return parts
+
+
+def _severity_history(session: Session, outage_ids: list[int]) -> dict[int, list[tuple[datetime, Severity]]]:
+    history: dict[int, list[tuple[datetime, Severity]]] = {}
+    if not outage_ids:
+        return history
+    rows = session.execute(
+        select(OutageChange.outage_id, OutageChange.at, OutageChange.severity)
+        .where(OutageChange.outage_id.in_(outage_ids))
+        .order_by(OutageChange.outage_id, OutageChange.at, OutageChange.id)
+    )
+    for outage_id, at, severity in rows:
+        history.setdefault(outage_id, []).append((at, severity))
+    # Ops' correction of an outage's severity is their word for the whole of it: its history yields.
+    corrected = session.execute(
+        select(OutageCorrection.outage_id, OutageCorrection.before, OutageCorrection.after).where(
+            OutageCorrection.outage_id.in_(list(history))
+        )
+    )
+    for outage_id, before, after in corrected:
+        if (before or {}).get("severity") != (after or {}).get("severity"):
+            history.pop(outage_id, None)
+    return history
+
+
 @dataclass(frozen=True)
 class Record:
     """Everything relief may rest on from `since` on: outages and maintenance occurrences."""
@@ -66,21 +115,23 @@ def load_record(session: Session, *, since: datetime, until: datetime, now: date
         .where(or_(Outage.ended_at.is_(None), Outage.ended_at >= since), Outage.started_at <= until)
         .order_by(Outage.id)
     ).all()
+    history = _severity_history(session, [o.id for o in outages if o.source == OutageSource.OBSERVED])
     downtimes = []
     for outage in outages:
         start, end, is_open = counted_bounds(outage, now=now)
         if end < since or start > until:
             continue
-        downtimes.append(
-            Downtime(
-                ref=outage_ref(outage.id),
-                component_id=outage.component_id,
-                severity=outage.severity,
-                start=start,
-                end=end,
-                open=is_open,
+        for severity, part_start, part_end in severity_parts(outage.severity, history.get(outage.id, []), start, end):
+            downtimes.append(
+                Downtime(
+                    ref=outage_ref(outage.id),
+                    component_id=outage.component_id,
+                    severity=severity,
+                    start=part_start,
+                    end=part_end,
+                    open=is_open,
+                )
             )
-        )
     return Record(downtimes=tuple(downtimes), maintenance=tuple(_maintenance(session, since, until)))
 
 

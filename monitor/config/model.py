@@ -82,6 +82,21 @@ class ReliefConfig(BaseModel):
     calendar: CalendarConfig = CalendarConfig()
 
 
+def _quorum(value: object) -> object:
+    if isinstance(value, str) and value.strip().lower() == "majority":
+        return "majority"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected majority or a number of locations (1 or more)")
+    if value < 1:
+        raise ValueError("a quorum is at least 1 location")
+    return value
+
+
+# How many locations must see a component failing for it to be down: `majority` of those that can
+# see (not blind), or a number (capped at the number that can see).
+Quorum = Annotated[int | Literal["majority"], BeforeValidator(_quorum)]
+
+
 class ComponentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -89,6 +104,9 @@ class ComponentConfig(BaseModel):
     name: str = Field(min_length=1)
     description: str | None = None
     probes: list[ProbeSpec] = Field(min_length=1)
+    # Overrides of the top-level detection keys, for this component only.
+    quorum: Quorum | None = None
+    merge_gap: Duration | None = None
 
 
 # The earliest and latest instants a maintenance window may name: anything outside is a typo, and
@@ -330,6 +348,9 @@ class Config(BaseModel):
     )
     failure_threshold: int = Field(default=2, ge=1)
     recovery_threshold: int = Field(default=2, ge=1)
+    quorum: Quorum = "majority"
+    # Failures within this long after an outage ended reopen it rather than open a new one.
+    merge_gap: Duration = timedelta(minutes=10)
     relief: ReliefConfig = ReliefConfig()
     components: list[ComponentConfig] = Field(min_length=1)
     maintenance: list[MaintenanceConfig] = Field(default_factory=list)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from monitor.storage.enums import Severity
+
 
 @dataclass(frozen=True)
 class Streak:
@@ -29,6 +31,9 @@ class Streak:
     down_since_check_id: int | None = None
     last_ok_before_down: datetime | None = None
     recovered_at: datetime | None = None
+    # What the latest failure means for the component (the probe's impact, or degraded when it was
+    # only slow): a component's severity is the worst among its probes that are down.
+    severity: Severity | None = None
 
 
 def advance(
@@ -41,8 +46,11 @@ def advance(
     failure_threshold: int,
     recovery_threshold: int,
     stale_after: timedelta,
+    severity: Severity = Severity.MAJOR_OUTAGE,
 ) -> Streak:
-    """Fold one check into a streak. A check whose slot is not after the last one folded is ignored."""
+    """Fold one check into a streak. A check whose slot is not after the last one folded is ignored.
+
+    `severity`: what this check failing means for its component (ignored for a success)."""
     if streak.last_slot is not None and slot <= streak.last_slot:
         return streak
     gap = streak.last_check_at is not None and at - streak.last_check_at > stale_after
@@ -78,6 +86,7 @@ def advance(
         last_check_at=at,
         last_slot=slot,
         watched_since=watched_since,
+        severity=severity,
     )
     if not streak.down and new.failures >= failure_threshold:
         new = replace(

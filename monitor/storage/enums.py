@@ -73,6 +73,13 @@ class WatchState(StrEnum):
     UNKNOWN = "unknown"
 
 
+class OutageChangeKind(StrEnum):
+    OPENED = "opened"
+    SEVERITY = "severity"  # its severity rose or fell while it was open
+    REOPENED = "reopened"  # failures came back within merge_gap of its end: the same outage again
+    ENDED = "ended"
+
+
 class LocationSight(StrEnum):
     """Whether a location can reach the internet at all, as its control check says.
 
@@ -103,6 +110,8 @@ class EventKind(StrEnum):
     MAINTENANCE_CHANGED = "maintenance_changed"  # a maintenance window was announced, changed or removed
     LOCATION_BLIND = "location_blind"  # a location failed its control check: its checks stop counting
     LOCATION_SEEING = "location_seeing"  # a blind location passed its control check again
+    SEVERITY_CHANGED = "severity_changed"  # an open outage became worse or better
+    OUTAGE_REOPENED = "reopened"  # failures came back within merge_gap of an outage's end
 
 
 class LetterKind(StrEnum):
@@ -168,4 +177,6 @@ CONSUMERS: dict[EventKind, tuple[Consumer, ...]] = {
     EventKind.MAINTENANCE_CHANGED: (Consumer.RELIEF,),
     EventKind.LOCATION_BLIND: (Consumer.SLACK,),
     EventKind.LOCATION_SEEING: (Consumer.SLACK,),
+    EventKind.SEVERITY_CHANGED: (Consumer.RELIEF, Consumer.SLACK),
+    EventKind.OUTAGE_REOPENED: (Consumer.RELIEF, Consumer.SLACK),
 }

@@ -38,6 +38,7 @@ from monitor.storage.enums import (
     MaintenanceSource,
     NoticeChannel,
     NoticeState,
+    OutageChangeKind,
     OutageSource,
     Severity,
     WatchState,
@@ -81,6 +82,10 @@ class Component(Base):
     watch_state: Mapped[WatchState] = mapped_column(enum_column(WatchState, "watch_state"), default=WatchState.WATCHED)
     watch_state_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Detection, as the configuration gives it: how many locations must agree (None: a majority of
+    # those that can see), and how soon after an outage's end new failures reopen it.
+    quorum: Mapped[int | None] = mapped_column(Integer)
+    merge_gap_seconds: Mapped[float] = mapped_column(Float, default=600.0, server_default=text("600"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -198,6 +203,7 @@ class ProbeState(Base):
     down_since_check_id: Mapped[int | None] = mapped_column(BigId)
     last_ok_before_down: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    severity: Mapped[Severity | None] = mapped_column(enum_column(Severity, "severity"))  # of the latest failure
     last_digest: Mapped[str | None] = mapped_column(String(64))  # the head of this chain of checks
 
 
@@ -241,6 +247,24 @@ class Outage(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     component: Mapped[Component] = relationship()
+
+
+class OutageChange(Base):
+    """The history of an observed outage, as detection wrote it: opened, severity changed, reopened, ended.
+
+    Relief reads the severity changes to count each part of an outage at the severity it had then.
+    """
+
+    __tablename__ = "outage_changes"
+    __table_args__ = (Index("ix_outage_changes_outage", "outage_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    outage_id: Mapped[int] = mapped_column(ForeignKey("outages.id"))
+    kind: Mapped[OutageChangeKind] = mapped_column(enum_column(OutageChangeKind, "kind"))
+    severity: Mapped[Severity] = mapped_column(enum_column(Severity, "severity"))  # from `at` on
+    at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the checks showed it
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class OutageCorrection(Base):

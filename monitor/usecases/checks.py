@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.detection.staleness import stale_after
@@ -17,17 +17,28 @@ from monitor.detection.streaks import Streak, advance, undecided
 from monitor.detection.transitions import (
     CloseOutage,
     ExtendOutage,
+    Located,
     OpenOutage,
     OpenOutageView,
     component_transition,
+    majority,
 )
 from monitor.evidence.chain import CheckFacts, check_digest, evidence_digest
 from monitor.outbox.store import emit
 from monitor.runtime import Runtime
 from monitor.storage.dialect import insert_for
 from monitor.storage.engine import transaction
-from monitor.storage.enums import CheckKind, EventKind, LocationSight, OutageSource, Severity, WatchState
-from monitor.storage.models import Check, Component, Location, Outage, Probe, ProbeState
+from monitor.storage.enums import (
+    CheckKind,
+    EndReason,
+    EventKind,
+    LocationSight,
+    OutageChangeKind,
+    OutageSource,
+    Severity,
+    WatchState,
+)
+from monitor.storage.models import Check, Component, Location, Outage, OutageChange, Probe, ProbeState
 from monitor.usecases.evidence import keep_attachments, record_pieces
 from monitor.usecases.locations import control_spec, note_control
 from probes import CheckResult, ProbeSpecBase, parse_spec, run_probe
@@ -288,6 +299,7 @@ def record_checks(
             failure_threshold=probe.failure_threshold,
             recovery_threshold=probe.recovery_threshold,
             stale_after=stale_after(timedelta(seconds=probe.interval_seconds)),
+            severity=severity_of(result, probe),
         )
         if streak is not before:
             for name in _STREAK_FIELDS:  # not asdict(): it deep-copies, once per check
@@ -318,6 +330,13 @@ def record_checks(
     for component_id in sorted(deciding):
         done.deliveries += apply_transition(session, component_id, grace_days=grace_days, now=now)
     return done
+
+
+def severity_of(result: CheckResult, probe: Probe) -> Severity:
+    """What a failed check means for its component: degraded when only slow, else the probe's impact."""
+    if result.error_class is ErrorClass.SLOW:
+        return Severity.DEGRADED_PERFORMANCE
+    return Severity(probe.spec.get("impact", Severity.MAJOR_OUTAGE.value))
 
 
 def active_locations(session: Session) -> set[str]:
@@ -399,18 +418,32 @@ def monitoring_subject(component_id: str, last_seen: datetime | None) -> str:
     return f"monitoring:{component_id}:{last_seen.isoformat() if last_seen else 'never'}"
 
 
-def counted_streaks(session: Session, component_id: str) -> tuple[list[Streak], list[Streak]]:
+def counted_streaks(session: Session, component_id: str) -> tuple[list[Located], list[Located]]:
     """Streaks that may hold a component down (active probes, at locations the configuration still
-    lists), split into those of seeing locations and those of blind ones."""
+    lists), each with its location, split into those of seeing locations and those of blind ones."""
     rows = session.execute(
         select(ProbeState, Location.sight)
         .join(Probe, Probe.id == ProbeState.probe_id)
         .join(Location, Location.id == ProbeState.location)
         .where(Probe.component_id == component_id, Probe.active, Location.active)
     ).all()
-    seeing = [streak_of(state) for state, sight in rows if sight == LocationSight.SEEING]
-    blind = [streak_of(state) for state, sight in rows if sight == LocationSight.BLIND]
+    seeing = [(state.location, streak_of(state)) for state, sight in rows if sight == LocationSight.SEEING]
+    blind = [(state.location, streak_of(state)) for state, sight in rows if sight == LocationSight.BLIND]
     return seeing, blind
+
+
+def quorum_for(session: Session, component: Component) -> int:
+    """How many locations must see the component down: its configured quorum, or a majority, of the
+    active locations that can see (never more than there are)."""
+    seeing = (
+        session.scalar(
+            select(func.count()).select_from(Location).where(Location.active, Location.sight == LocationSight.SEEING)
+        )
+        or 0
+    )
+    if component.quorum is None:
+        return majority(seeing)
+    return max(1, min(component.quorum, seeing))
 
 
 def apply_transition(session: Session, component_id: str, *, grace_days: int | None, now: datetime) -> list[int]:
@@ -421,13 +454,21 @@ def apply_transition(session: Session, component_id: str, *, grace_days: int | N
             Outage.component_id == component_id, Outage.ended_at.is_(None), Outage.source == OutageSource.OBSERVED
         )
     )
-    view = None if outage is None else OpenOutageView(outage.started_at, outage.last_failed_at, outage.gap_at)
+    component = session.get_one(Component, component_id)
+    view = (
+        None
+        if outage is None
+        else OpenOutageView(outage.started_at, outage.last_failed_at, outage.gap_at, outage.severity)
+    )
     seeing, blind = counted_streaks(session, component_id)
-    decision = component_transition(view, seeing, blind=blind)
+    decision = component_transition(view, seeing, blind=blind, quorum=quorum_for(session, component))
     if isinstance(decision, OpenOutage):
+        reopened = _reopenable(session, component, decision.started_at)
+        if reopened is not None:
+            return _reopen(session, reopened, decision, now=now)
         outage = Outage(
             component_id=component_id,
-            severity=Severity.MAJOR_OUTAGE,
+            severity=decision.severity,
             started_at=decision.started_at,
             last_ok_at=decision.last_ok_at,
             last_failed_at=decision.last_failed_at,
@@ -437,6 +478,7 @@ def apply_transition(session: Session, component_id: str, *, grace_days: int | N
         )
         session.add(outage)
         session.flush()
+        _history(session, outage, OutageChangeKind.OPENED, decision.severity, decision.started_at, now=now)
         return emit(
             session,
             EventKind.OUTAGE_OPENED,
@@ -458,10 +500,98 @@ def apply_transition(session: Session, component_id: str, *, grace_days: int | N
                 decision.gap_at.isoformat(),
                 outage.last_failed_at.isoformat() if outage.last_failed_at else "its start",
             )
+        if decision.severity is not None:
+            before = outage.severity
+            outage.severity = decision.severity
+            at = decision.severity_at or max(outage.last_failed_at or now, outage.started_at)
+            _history(session, outage, OutageChangeKind.SEVERITY, decision.severity, at, now=now, was=before)
+            return emit(
+                session,
+                EventKind.SEVERITY_CHANGED,
+                subject=outage_subject(outage.id),
+                outage_id=outage.id,
+                component_id=component_id,
+                payload={"from": before.value, "to": decision.severity.value, "at": at.isoformat()},
+                now=now,
+            )
         return []
     if isinstance(decision, CloseOutage):
         return close_outage(session, outage, decision, now=now)
     return []
+
+
+def _reopenable(session: Session, component: Component, started_at: datetime) -> Outage | None:
+    """The component's last observed outage, if it ended within merge_gap before `started_at`."""
+    if component.merge_gap_seconds <= 0:
+        return None
+    last = session.scalar(
+        select(Outage)
+        .where(
+            Outage.component_id == component.id,
+            Outage.source == OutageSource.OBSERVED,
+            Outage.ended_at.is_not(None),
+            Outage.end_reason == EndReason.RECOVERED,
+        )
+        .order_by(Outage.ended_at.desc(), Outage.id.desc())
+        .limit(1)
+    )
+    if last is None or last.ended_at is None:
+        return None
+    if last.ended_at > started_at or started_at - last.ended_at > timedelta(seconds=component.merge_gap_seconds):
+        return None
+    return last
+
+
+def _reopen(session: Session, outage: Outage, decision: OpenOutage, *, now: datetime) -> list[int]:
+    """Failures came back soon after the outage ended: it is the same outage, open again.
+
+    A portal that comes back for a few minutes between failures ("in fits and spurts") is one outage
+    with its history, not a dozen incidents; the minutes between count as part of it, as anyone trying
+    to file in them would tell.
+    """
+    ended_at = outage.ended_at
+    outage.ended_at = None
+    outage.end_reason = None
+    outage.resolved_at = None
+    outage.last_failed_at = max(decision.last_failed_at, outage.last_failed_at or decision.last_failed_at)
+    before = outage.severity
+    outage.severity = decision.severity
+    session.flush()  # the one-open-outage-per-component index sees it open again before anything else
+    _history(
+        session,
+        outage,
+        OutageChangeKind.REOPENED,
+        decision.severity,
+        decision.started_at,
+        now=now,
+        was=before,
+        detail={"ended_at": ended_at.isoformat() if ended_at else None, "first_check_id": decision.first_check_id},
+    )
+    return emit(
+        session,
+        EventKind.OUTAGE_REOPENED,
+        subject=outage_subject(outage.id),
+        outage_id=outage.id,
+        component_id=outage.component_id,
+        payload={"ended_at": ended_at.isoformat() if ended_at else None, "at": decision.started_at.isoformat()},
+        now=now,
+    )
+
+
+def _history(
+    session: Session,
+    outage: Outage,
+    kind: OutageChangeKind,
+    severity: Severity,
+    at: datetime,
+    *,
+    now: datetime,
+    was: Severity | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    if was is not None and was != severity:
+        detail = {**(detail or {}), "from": was.value}
+    session.add(OutageChange(outage_id=outage.id, kind=kind, severity=severity, at=at, recorded_at=now, detail=detail))
 
 
 def close_outage(session: Session, outage: Outage, decision: CloseOutage, *, now: datetime) -> list[int]:
@@ -469,6 +599,8 @@ def close_outage(session: Session, outage: Outage, decision: CloseOutage, *, now
     outage.end_reason = decision.reason
     outage.resolved_at = now
     session.flush()
+    if outage.source == OutageSource.OBSERVED:
+        _history(session, outage, OutageChangeKind.ENDED, outage.severity, decision.ended_at, now=now)
     return emit(
         session,
         EventKind.OUTAGE_RESOLVED,

@@ -40,6 +40,9 @@ def apply_config(session: Session, config: Config, *, now: datetime) -> list[int
         component.description = item.description
         component.position = position
         component.active = True
+        quorum = item.quorum if item.quorum is not None else config.quorum
+        component.quorum = None if quorum == "majority" else int(quorum)
+        component.merge_gap_seconds = (item.merge_gap or config.merge_gap).total_seconds()
         session.add(component)
         declared_components.append(item.id)
     session.flush()

@@ -24,8 +24,20 @@ from monitor.notify.slack.render import (
 from monitor.outbox.store import latest_event_id, supersede
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
-from monitor.storage.enums import Consumer, EventKind
-from monitor.storage.models import Check, Component, Delivery, Grant, NotifyMessage, Outage, OutboxEvent
+from monitor.storage.enums import Consumer, EventKind, LocationSight, OutageChangeKind
+from monitor.storage.models import (
+    Check,
+    Component,
+    Delivery,
+    Grant,
+    Location,
+    NotifyMessage,
+    Outage,
+    OutageChange,
+    OutboxEvent,
+    Probe,
+    ProbeState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +94,13 @@ def _send(runtime: Runtime, channel: Channel, subject: str, message: Message) ->
 def _render(runtime: Runtime, session: Session, event: OutboxEvent) -> Message:
     page = runtime.config.page
     # One message per outage, showing its current state, whichever of its events is being delivered.
-    outage_kinds = (EventKind.OUTAGE_OPENED, EventKind.OUTAGE_RESOLVED, EventKind.OUTAGE_DECLARED)
+    outage_kinds = (
+        EventKind.OUTAGE_OPENED,
+        EventKind.OUTAGE_RESOLVED,
+        EventKind.OUTAGE_DECLARED,
+        EventKind.OUTAGE_REOPENED,
+        EventKind.SEVERITY_CHANGED,
+    )
     if event.kind in outage_kinds and event.outage_id is not None:
         return outage_message(_outage_facts(session, event.outage_id), time_zone=page.time_zone, page_url=page.url)
     payload = event.payload or {}
@@ -116,6 +134,12 @@ def _outage_facts(session: Session, outage_id: int) -> OutageFacts:
     component = session.get_one(Component, outage.component_id)
     first_check = session.get(Check, outage.first_check_id) if outage.first_check_id else None
     grants = session.scalar(select(func.count()).select_from(Grant).where(Grant.outage_id == outage_id)) or 0
+    changes = session.execute(
+        select(OutageChange.at, OutageChange.severity)
+        .where(OutageChange.outage_id == outage_id, OutageChange.kind == OutageChangeKind.SEVERITY)
+        .order_by(OutageChange.at, OutageChange.id)
+    ).all()
+    failing, blind = _locations_of(session, outage.component_id)
     return OutageFacts(
         outage_id=outage.id,
         component_name=component.name,
@@ -127,7 +151,26 @@ def _outage_facts(session: Session, outage_id: int) -> OutageFacts:
         source=outage.source,
         severity=outage.severity,
         reason=outage.reason,
+        failing_locations=failing,
+        blind_locations=blind,
+        severity_changes=tuple((at, severity) for at, severity in changes),
     )
+
+
+def _locations_of(session: Session, component_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Where the component's probes are down now, among locations that see, and which locations are blind."""
+    rows = session.execute(
+        select(ProbeState.location, Location.sight)
+        .join(Probe, Probe.id == ProbeState.probe_id)
+        .join(Location, Location.id == ProbeState.location)
+        .where(Probe.component_id == component_id, Probe.active, Location.active, ProbeState.down)
+        .distinct()
+    ).all()
+    failing = tuple(sorted(loc for loc, sight in rows if sight == LocationSight.SEEING))
+    blind = tuple(
+        sorted(session.scalars(select(Location.id).where(Location.active, Location.sight == LocationSight.BLIND)))
+    )
+    return failing, blind
 
 
 def _sight_facts(session: Session, event: OutboxEvent) -> LocationSightFacts:

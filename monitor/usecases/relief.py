@@ -162,6 +162,8 @@ def relieve_event(runtime: Runtime, event_id: int) -> int:
         if event.kind not in (
             EventKind.OUTAGE_OPENED,
             EventKind.OUTAGE_RESOLVED,
+            EventKind.OUTAGE_REOPENED,
+            EventKind.SEVERITY_CHANGED,
             EventKind.OUTAGE_DECLARED,
             EventKind.OUTAGE_CORRECTED,
             EventKind.MAINTENANCE_CHANGED,

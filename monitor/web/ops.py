@@ -24,6 +24,7 @@ from monitor.usecases import evidence, imports, jobs, letters, maintenance, noti
 from monitor.usecases.case_relief import case_relief, paper_authorisations
 from monitor.usecases.cases import import_cases_text
 from monitor.usecases.checks import outage_subject
+from monitor.usecases.components import component_states, outage_history
 from monitor.usecases.deliver import backlog_report
 from monitor.usecases.evidence import PieceView
 from monitor.usecases.imports import ImportJobView, row_error_json
@@ -105,6 +106,7 @@ def _outage_rows(*, where: list[Any], limit: int) -> list[dict[str, Any]]:
     )
     rows = session.execute(query).all()
     corrections = outages.corrections_of(session, [o.id for o, *_ in rows])
+    history = outage_history(session, [o.id for o, *_ in rows])
     pieces = evidence.pieces_of(session, [check.id for _, _, check, _ in rows if check is not None])
     now = current_runtime().clock()
     return [
@@ -114,6 +116,7 @@ def _outage_rows(*, where: list[Any], limit: int) -> list[dict[str, Any]]:
             "source": o.source.value,
             "reason": o.reason,
             "severity": o.severity.value,
+            "history": history[o.id],
             "status": "resolved" if o.ended_at else "open",
             "started_at": iso(o.started_at),
             "last_ok_at": iso(o.last_ok_at),
@@ -412,6 +415,12 @@ def get_import(job_id: str) -> tuple[Response, int]:
     if view is None:
         return error_response(404, "not_found", f"no import job {job_id!r}"), 404
     return _job_response(view, 200)
+
+
+@ops.get("/components")
+def list_components() -> Response:
+    """Each component's detection as it stands: every probe at every location, the quorum, impairment."""
+    return jsonify({"components": component_states(db())})
 
 
 @ops.get("/locations")

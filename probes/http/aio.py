@@ -19,6 +19,7 @@ import math
 import socket
 import ssl
 import time
+import urllib.request
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime
@@ -116,12 +117,35 @@ async def read_into(response: aiohttp.ClientResponse, limit: int, chunks: list[b
         size += len(chunk)
 
 
+# The proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), read when the worker's session is made.
+_proxies: dict[str, str] = {}
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy a request to `url` goes through, as the worker's environment says, or None.
+
+    A location reaches the portal the way its environment says: that path is what its checks measure,
+    and its control check takes the same one, so a dead proxy makes the location blind rather than
+    the portal down.
+    """
+    if not _proxies:
+        return None
+    parts = urlsplit(url)
+    # proxy_bypass_environment is the standard library's NO_PROXY matcher (as requests uses it); the
+    # type stubs omit it.
+    if urllib.request.proxy_bypass_environment(parts.hostname or "", _proxies):  # type: ignore[attr-defined]
+        return None
+    return _proxies.get(parts.scheme)
+
+
 def new_session(*, limit: int = 0) -> aiohttp.ClientSession:
     """The one session a worker's event loop shares between its checks; call it inside that loop.
 
     `limit` caps the open connections (0: no cap). A check waiting for a free connection spends its
     own deadline waiting, so a worker that sets a cap should not run more checks at once than that.
     """
+    _proxies.clear()
+    _proxies.update(urllib.request.getproxies_environment())
     connector = _ProbeConnector(
         limit=limit,
         ttl_dns_cache=DNS_CACHE_SECONDS,
@@ -131,10 +155,9 @@ def new_session(*, limit: int = 0) -> aiohttp.ClientSession:
     )
     return aiohttp.ClientSession(
         connector=connector,
-        # A location reaches the portal the way its environment says (HTTPS_PROXY, HTTP_PROXY,
-        # NO_PROXY): that path is what its checks measure, and its control check takes the same one,
-        # so a dead proxy makes the location blind rather than the portal down.
-        trust_env=True,
+        # Proxies come from the environment once per session (see proxy_for), not per request:
+        # aiohttp's trust_env reads netrc and the proxy variables on a thread for every request.
+        trust_env=False,
         # A cookie one check was given must not log the next check in.
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=True,
@@ -175,6 +198,7 @@ async def run_http_probe_async(
             response = await session.request(
                 spec.method,
                 request.url,
+                proxy=proxy_for(request.url),
                 headers=request.headers,
                 # The UTF-8 bytes the sync runner sends; a str would also get a text/plain label.
                 data=request.body,

@@ -290,7 +290,7 @@ def _judge(
         limit_ms = spec.max_latency.total_seconds() * 1000
         if latency_ms > limit_ms:
             return (
-                ErrorClass.ASSERTION,
+                ErrorClass.SLOW,
                 f"response took {latency_ms:.0f} ms, over the {limit_ms:.0f} ms limit",
             )
     for name, expected, pattern in spec.header_expectations:

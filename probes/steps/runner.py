@@ -329,6 +329,7 @@ async def _send(
             response = await session.request(
                 request.method,
                 request.url,
+                proxy=aio.proxy_for(request.url),
                 headers=request.headers or None,
                 data=data,
                 json=request.json_body,
@@ -402,7 +403,7 @@ def _judge(step: Step, request: _Request, status: int, latency_ms: float, text: 
     if step.max_latency is not None:
         limit_ms = step.max_latency.total_seconds() * 1000
         if latency_ms > limit_ms:
-            return ErrorClass.ASSERTION, f"response took {latency_ms:.0f} ms, over the {limit_ms:.0f} ms limit"
+            return ErrorClass.SLOW, f"response took {latency_ms:.0f} ms, over the {limit_ms:.0f} ms limit"
     if request.body_contains is not None and request.body_contains not in text:
         return ErrorClass.ASSERTION, f"body does not contain {request.body_contains!r}"
     if request.body_not_contains is not None and request.body_not_contains in text:

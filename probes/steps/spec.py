@@ -36,8 +36,6 @@ _SIZE_UNITS = {
     "GIB": 1024**3,
 }
 
-Impact = Literal["degraded_performance", "partial_outage", "major_outage"]
-
 
 def parse_size(value: object) -> int:
     """A byte count as people write it: `3MB` (10^6 bytes), `512KB`, `2MiB` (2^20), or a bare int."""
@@ -201,9 +199,6 @@ class StepsProbeSpec(ProbeSpecBase):
     """A transaction: its steps, one deadline (`timeout`) for all of them, and what its failure means."""
 
     type: Literal["steps"] = "steps"
-    # What this probe failing says about its component: a broken upload is a partial outage of a portal
-    # whose pages still load.
-    impact: Impact = "major_outage"
     steps: list[Step] = Field(min_length=1, max_length=50)
 
     @model_validator(mode="after")

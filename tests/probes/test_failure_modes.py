@@ -282,7 +282,7 @@ def test_an_error_page_served_with_200_fails_its_step(gateway: Gateway) -> None:
 def test_a_step_slower_than_its_ceiling_fails_it(gateway: Gateway) -> None:
     result = check(transaction(gateway, {"name": "search", "url": gateway.url("/slow"), "max_latency": "100ms"}))
 
-    assert result.error_class is ErrorClass.ASSERTION
+    assert result.error_class is ErrorClass.SLOW
     assert result.error is not None
     assert result.error.startswith("step 'search': response took ")
     assert result.error.endswith(" ms, over the 100 ms limit")

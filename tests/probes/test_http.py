@@ -196,10 +196,10 @@ def test_a_wrong_status_is_reported_before_a_missing_text(portal: Portal) -> Non
     assert result.error_class is ErrorClass.STATUS
 
 
-def test_an_answer_slower_than_max_latency_is_an_assertion_failure(portal: Portal) -> None:
+def test_an_answer_slower_than_max_latency_is_a_slow_failure(portal: Portal) -> None:
     result = run_http_probe(spec(portal.url("/late"), max_latency="100ms"), LOCATION)
 
-    assert result.error_class is ErrorClass.ASSERTION
+    assert result.error_class is ErrorClass.SLOW
     assert result.latency_ms is not None and result.latency_ms >= 300
     assert result.error == f"response took {result.latency_ms:.0f} ms, over the 100 ms limit"
     assert result.status_code == 200

@@ -34,6 +34,10 @@ class OutageFacts:
     source: OutageSource = OutageSource.OBSERVED
     severity: Severity = Severity.MAJOR_OUTAGE
     reason: str | None = None  # a declared outage's reason, as ops gave it
+    failing_locations: tuple[str, ...] = ()  # where the probes see it failing now
+    blind_locations: tuple[str, ...] = ()  # locations that cannot see right now
+    # Severity changes after it opened: (from when, severity), oldest first.
+    severity_changes: tuple[tuple[datetime, Severity], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,11 @@ def outage_message(facts: OutageFacts, *, time_zone: str, page_url: str) -> Mess
         return declared_outage_message(facts, time_zone=time_zone, page_url=page_url)
     started = local(facts.started_at, time_zone)
     if facts.ended_at is None:
-        headline = f":red_circle: Major outage: {facts.component_name}"
-        text = f"Major outage: {facts.component_name} is down since {started}"
-        when = f"*Down since* {started}"
+        icon, label = _SEVERITY[facts.severity]
+        state = "is slow" if facts.severity == Severity.DEGRADED_PERFORMANCE else "is down"
+        headline = f"{icon} {label}: {facts.component_name}"
+        text = f"{label}: {facts.component_name} {state} since {started}"
+        when = f"*{'Degraded' if facts.severity == Severity.DEGRADED_PERFORMANCE else 'Down'} since* {started}"
     elif facts.end_reason is not None and facts.end_reason in _ENDED_BECAUSE:
         ended = local(facts.ended_at, time_zone)
         reason = _ENDED_BECAUSE[facts.end_reason]
@@ -94,6 +100,12 @@ def outage_message(facts: OutageFacts, *, time_zone: str, page_url: str) -> Mess
         text = f"Resolved: {facts.component_name} was down {lasted}, from {started} to {ended}"
         when = f"*Down* {started} → {ended} ({lasted})"
     details = [when]
+    for at, severity in facts.severity_changes:
+        details.append(f"*{_SEVERITY[severity][1]}* from {local(at, time_zone)}")
+    if facts.ended_at is None and facts.failing_locations:
+        details.append(f"*Failing at:* {', '.join(facts.failing_locations)}")
+    if facts.ended_at is None and facts.blind_locations:
+        details.append(f"*Blind (not counted):* {', '.join(facts.blind_locations)}")
     if facts.error:
         details.append(f"*First failed check:* {facts.error}")
     details.append(f"*Cases granted relief so far:* {facts.grants}")

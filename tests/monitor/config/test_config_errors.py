@@ -233,3 +233,13 @@ def test_a_control_url_that_is_not_http_is_refused_at_its_line_and_key_path() ->
 def test_the_same_location_twice_is_refused_whichever_shape_names_it() -> None:
     problems = problems_of(GOOD + "locations:\n  - toronto\n  - {name: toronto}\n")
     assert len(problems) == 1 and "unique" in problems[0]
+
+
+def test_quorum_is_majority_or_a_number_of_locations_and_merge_gap_a_duration() -> None:
+    config = parse_config(GOOD + "quorum: 2\nmerge_gap: 5m\n", source="portalwatch.yaml")
+    assert config.quorum == 2 and config.merge_gap.total_seconds() == 300
+    assert parse_config(GOOD, source="portalwatch.yaml").quorum == "majority"
+    [problem] = problems_of(GOOD + "quorum: most\n")
+    assert problem.startswith("portalwatch.yaml:19: quorum: ") and "majority or a number" in problem
+    [problem] = problems_of(GOOD + "quorum: 0\n")
+    assert "at least 1" in problem

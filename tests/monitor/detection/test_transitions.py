@@ -6,8 +6,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from monitor.detection.streaks import Streak, advance
-from monitor.detection.transitions import CloseOutage, ExtendOutage, OpenOutage, OpenOutageView, component_transition
-from monitor.storage.enums import EndReason
+from monitor.detection.transitions import (
+    CloseOutage,
+    ExtendOutage,
+    OpenOutage,
+    OpenOutageView,
+    component_transition,
+    impairment,
+    majority,
+)
+from monitor.storage.enums import EndReason, Severity
 
 T0 = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)
 
@@ -344,4 +352,99 @@ def test_with_thresholds_of_one_the_very_first_check_failing_opens_an_outage() -
     streak = fold([(0, DOWN)], failure_threshold=1, recovery_threshold=1)
     assert component_transition(None, [streak]) == OpenOutage(
         started_at=at(0), last_ok_at=None, last_failed_at=at(0), first_check_id=1
+    )
+
+
+# --- quorum of locations ----------------------------------------------------------------------
+
+
+def down_at(*checks: tuple[int, bool], first_id: int = 1) -> Streak:
+    return fold(list(checks), failure_threshold=2, first_id=first_id)
+
+
+DOWN_FROM_2 = ((1, UP), (2, DOWN), (3, DOWN))
+
+
+def test_the_default_quorum_is_a_majority_of_the_locations_that_can_see() -> None:
+    assert [majority(n) for n in (0, 1, 2, 3, 4, 5)] == [1, 1, 2, 2, 3, 3]
+
+
+def test_one_location_of_three_seeing_the_portal_down_is_no_outage_but_an_impaired_component() -> None:
+    streaks = [("toronto", down_at(*DOWN_FROM_2)), ("montreal", fold([(2, UP)])), ("vancouver", fold([(2, UP)]))]
+    assert component_transition(None, streaks, quorum=2) is None
+    seen = impairment(streaks, quorum=2)
+    assert seen.failing == ("toronto",) and seen.impaired
+
+
+def test_one_blind_and_one_failing_location_of_three_is_no_outage() -> None:
+    # Montreal is blind: the quorum is a majority of the two that see, and only Toronto sees it down.
+    seeing = [("toronto", down_at(*DOWN_FROM_2)), ("vancouver", fold([(2, UP)]))]
+    blind = [("montreal", down_at(*DOWN_FROM_2))]
+    assert component_transition(None, seeing, blind=blind, quorum=majority(2)) is None
+
+
+def test_two_locations_of_three_seeing_it_down_open_an_outage_from_when_the_second_saw_it() -> None:
+    toronto = down_at((1, UP), (2, DOWN), (3, DOWN), (5, DOWN), first_id=10)
+    montreal = down_at((3, UP), (4, DOWN), (5, DOWN), first_id=20)
+    streaks = [("toronto", toronto), ("montreal", montreal), ("vancouver", fold([(5, UP)]))]
+    assert component_transition(None, streaks, quorum=2) == OpenOutage(
+        started_at=at(4), last_ok_at=at(3), last_failed_at=at(5), first_check_id=21
+    )
+
+
+def test_an_outage_ends_when_the_locations_still_seeing_it_down_fall_below_the_quorum() -> None:
+    toronto = down_at((1, UP), (2, DOWN), (3, DOWN), (8, UP), (9, UP))
+    montreal = down_at((1, UP), (2, DOWN), (3, DOWN), (10, DOWN))
+    streaks = [("toronto", toronto), ("montreal", montreal), ("vancouver", fold([(2, UP)]))]
+    # Montreal still sees it down, but one of three is short of the quorum of two: it ended when Toronto recovered.
+    assert component_transition(open_since(2, last_failed=3), streaks, quorum=2) == recovered(8)
+
+
+def test_probes_at_the_same_location_count_as_one_location_towards_the_quorum() -> None:
+    streaks = [("toronto", down_at(*DOWN_FROM_2)), ("toronto", down_at(*DOWN_FROM_2, first_id=50))]
+    assert component_transition(None, streaks, quorum=2) is None
+
+
+# --- severity ---------------------------------------------------------------------------------
+
+
+def failing(severity: Severity, *checks: tuple[int, bool]) -> Streak:
+    current = Streak()
+    for check_id, (minute, ok) in enumerate(checks, start=1):
+        current = advance(
+            current,
+            ok=ok,
+            at=at(minute),
+            slot=at(minute),
+            check_id=check_id,
+            failure_threshold=2,
+            recovery_threshold=2,
+            stale_after=timedelta(hours=1),
+            severity=severity,
+        )
+    return current
+
+
+def test_a_component_s_severity_is_the_worst_among_its_probes_that_are_down() -> None:
+    upload = failing(Severity.PARTIAL_OUTAGE, (1, DOWN), (2, DOWN))
+    slow_sign_in = failing(Severity.DEGRADED_PERFORMANCE, (1, DOWN), (2, DOWN))
+    opened = component_transition(None, [upload, slow_sign_in])
+    assert isinstance(opened, OpenOutage) and opened.severity is Severity.PARTIAL_OUTAGE
+
+
+def test_a_partial_outage_rises_to_major_when_a_probe_whose_failure_is_major_goes_down_too() -> None:
+    upload = failing(Severity.PARTIAL_OUTAGE, (1, DOWN), (2, DOWN), (3, DOWN))
+    home = failing(Severity.MAJOR_OUTAGE, (0, UP), (2, DOWN), (3, DOWN))
+    view = OpenOutageView(started_at=at(1), last_failed_at=at(2), gap_at=None, severity=Severity.PARTIAL_OUTAGE)
+    assert component_transition(view, [upload, home]) == ExtendOutage(
+        last_failed_at=at(3), gap_at=None, severity=Severity.MAJOR_OUTAGE, severity_at=at(2)
+    )
+
+
+def test_severity_falls_back_when_the_worse_probe_recovers_while_the_outage_goes_on() -> None:
+    upload = failing(Severity.PARTIAL_OUTAGE, (1, DOWN), (2, DOWN), (5, DOWN))
+    home = failing(Severity.MAJOR_OUTAGE, (2, DOWN), (3, DOWN), (4, UP), (5, UP))
+    view = OpenOutageView(started_at=at(1), last_failed_at=at(5), gap_at=None, severity=Severity.MAJOR_OUTAGE)
+    assert component_transition(view, [upload, home]) == ExtendOutage(
+        last_failed_at=at(5), gap_at=None, severity=Severity.PARTIAL_OUTAGE, severity_at=at(4)
     )

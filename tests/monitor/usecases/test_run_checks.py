@@ -54,7 +54,7 @@ def test_a_redelivered_batch_runs_and_records_only_the_checks_not_yet_recorded(m
 
 
 def test_a_first_failure_sends_confirmation_checks_at_once_to_every_location(make: Any, target: str) -> None:
-    locations = "locations: [montreal, vancouver]"
+    locations = "locations: [montreal, vancouver]\nquorum: 1"  # one location's word opens the outage here
     runtime = make(config(target, {"pr-home": "down/1"}, locations=locations))
     sent = Recorder()
     runtime.dispatch = sent

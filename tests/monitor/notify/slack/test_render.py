@@ -118,3 +118,22 @@ def test_a_declared_outage_shows_each_severity_with_its_own_label() -> None:
         Severity.PARTIAL_OUTAGE: "Partial outage",
         Severity.MAJOR_OUTAGE: "Major outage",
     }
+
+
+def test_an_open_outage_says_its_severity_where_it_fails_which_locations_are_blind_and_when_it_got_worse() -> None:
+    partial = facts(
+        ended_at=None,
+        end_reason=None,
+        severity=Severity.MAJOR_OUTAGE,
+        failing_locations=("montreal", "toronto"),
+        blind_locations=("vancouver",),
+        severity_changes=((ENDED, Severity.MAJOR_OUTAGE),),
+    )
+    message = outage_message(partial, **PAGE)
+    body = message.blocks[1]["text"]["text"]
+    assert message.text.startswith("Major outage: Permanent residence portal is down since")
+    assert "*Failing at:* montreal, toronto" in body
+    assert "*Blind (not counted):* vancouver" in body
+    assert "*Major outage* from 2026-11-20 10:30:00 EST" in body
+    slow = outage_message(facts(ended_at=None, end_reason=None, severity=Severity.DEGRADED_PERFORMANCE), **PAGE)
+    assert slow.text.startswith("Degraded performance: Permanent residence portal is slow since")
