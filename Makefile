@@ -42,6 +42,7 @@ bench: $(VENV)/.installed services
 	$(PY) -m bench.probe_throughput
 	$(PY) -m bench.detection_latency --mode embedded
 	$(PY) -m bench.detection_latency --mode distributed
+	$(PY) -m bench.metrics_overhead
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
