@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -164,6 +165,20 @@ def test_two_gunicorn_workers_serve_what_every_process_of_the_host_recorded_and_
                 assert value(found, "portalwatch_blind_locations") == 1
                 assert (value(found, "portalwatch_outbox_pending", consumer="relief") or 0) >= 2
                 assert "ghost-probe" not in body
+
+            # A worker that dies is replaced: the master's child_exit (prometheus_client's mark_process_dead)
+            # drops its lock file, and the new worker answers with the same sums.
+            killed = int(next(iter(bodies)))
+            os.kill(killed, signal.SIGKILL)
+            wait_until("child_exit", lambda: not (metrics_dir / f"{files.process_name(killed)}.alive").exists())
+            replaced = False
+            deadline = time.monotonic() + 30
+            while not replaced and time.monotonic() < deadline:
+                with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+                    assert value(samples(response.read().decode()), "portalwatch_database_up") == 1
+                served = re.findall(r'^<(\d+)> "GET /metrics HTTP/1.1" 200$', log.read_text(), flags=re.MULTILINE)
+                replaced = served[-1] not in bodies
+            assert replaced, log.read_text()[-3000:]
 
             for process in processes:
                 stop(process)
