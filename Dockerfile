@@ -11,8 +11,11 @@ COPY exemptions exemptions
 COPY demo demo
 COPY alembic.ini pyproject.toml ./
 RUN useradd --system portalwatch \
-    && mkdir -p /var/lib/portalwatch/evidence && chown -R portalwatch /var/lib/portalwatch
+    && mkdir -p /var/lib/portalwatch/evidence /var/lib/portalwatch/metrics && chown -R portalwatch /var/lib/portalwatch
 USER portalwatch
+# Where the processes of this host keep their metrics for GET /metrics (prometheus_client's multiprocess
+# mode); with several containers on one host, a volume they all mount here.
+ENV PORTALWATCH_METRICS_DIR=/var/lib/portalwatch/metrics
 # Inside the container the web listens on every interface; outside one the configuration's default is loopback.
 ENV PORTALWATCH_WEB_BIND=0.0.0.0:8080
 EXPOSE 8080

@@ -12,11 +12,14 @@ test: $(VENV)/.installed system-deps services lint
 	$(PY) -m pytest
 
 # Debian packages the tests need: chromium, to judge pages in a real browser; poppler-utils, whose
-# `pdfsig` and `pdftotext` check the signed letters as any reader's software would.
+# `pdfsig` and `pdftotext` check the signed letters as any reader's software would; prometheus, whose
+# `promtool check metrics` checks GET /metrics as Prometheus reads it (only promtool is used: where the
+# package starts its own server, `systemctl disable --now prometheus` stops it).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v pdfsig >/dev/null && command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian's$$missing for the tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -41,6 +44,7 @@ bench: $(VENV)/.installed system-deps services
 	$(PY) -m bench.probe_throughput --kind browser
 	$(PY) -m bench.detection_latency --mode embedded
 	$(PY) -m bench.detection_latency --mode distributed
+	$(PY) -m bench.metrics_overhead
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

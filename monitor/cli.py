@@ -17,6 +17,7 @@ from types import FrameType
 from werkzeug.serving import make_server
 
 from monitor.config import ConfigError
+from monitor.metrics import multiprocess as metrics
 from monitor.runtime import Runtime
 from monitor.scheduler.loop import Scheduler
 from monitor.settings import Settings
@@ -35,6 +36,9 @@ log = logging.getLogger("portalwatch")
 
 # Worker processes with `--pool prefork`: one per core of a small (2-core) machine.
 DEFAULT_PROCESSES = 2
+# The commands whose processes record metrics, into the directory `GET /metrics` reads; `serve` also
+# serves it, so it first removes the files of processes that no longer run (as the web's start does).
+RECORDING = ("serve", "scheduler", "worker")
 
 
 class WeakSecret(Exception):
@@ -288,11 +292,14 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
+        if args.command in RECORDING:
+            # Before anything is recorded; a prefork worker's children inherit it.
+            metrics.start(Settings.from_env().metrics_path, clean=args.command == "serve")
         result: int = args.func(args)
         return result
     except ConfigError as exc:
         print(f"PortalWatch will not start: {exc}", file=sys.stderr)
         return 2
-    except WeakSecret as exc:
+    except (WeakSecret, metrics.MetricsDirectoryError) as exc:
         print(f"PortalWatch will not start: {exc}", file=sys.stderr)
         return 2

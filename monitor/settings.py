@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # The evidence store: large pieces of checks' evidence (screenshots), kept by SHA-256. Default
     # `<data dir>/evidence`; with several machines, a directory every worker and the web share.
     evidence_dir: str | None = Field(None, validation_alias=_env("PORTALWATCH_EVIDENCE_DIR", "evidence_dir"))
+    # Where this host's processes keep their metrics for `GET /metrics` (prometheus_client's multiprocess
+    # mode). Default `<data dir>/metrics`; every process of one host (web, scheduler, workers) shares it.
+    metrics_dir: str | None = Field(
+        None, validation_alias=_env("PORTALWATCH_METRICS_DIR", "PROMETHEUS_MULTIPROC_DIR", "metrics_dir")
+    )
     # The letters' signing key and certificate: a PEM pair, or one PKCS#12 file (with its password).
     letters_key: str | None = Field(None, validation_alias=_env("LETTERS_SIGNING_KEY", "letters_key"))
     letters_cert: str | None = Field(None, validation_alias=_env("LETTERS_SIGNING_CERT", "letters_cert"))
@@ -116,6 +121,11 @@ class Settings(BaseSettings):
     def evidence_path(self) -> Path:
         """`evidence_dir` if set; else `evidence` in the data directory."""
         return Path(self.evidence_dir) if self.evidence_dir else self.data_path / "evidence"
+
+    @property
+    def metrics_path(self) -> Path:
+        """`metrics_dir` if set; else `metrics` in the data directory (monitor.metrics.files has the same rule)."""
+        return Path(self.metrics_dir) if self.metrics_dir else self.data_path / "metrics"
 
     @property
     def token(self) -> str | None:

@@ -8,7 +8,16 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 import holidays
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from monitor.storage.enums import Severity
 from monitor.timezones import iana_zone
@@ -338,6 +347,33 @@ class RetentionConfig(BaseModel):
         return value
 
 
+MIN_METRICS_TOKEN_LENGTH = 24
+_TOKEN = re.compile(r"[!-~]+")  # what a bearer header carries: visible ASCII, no spaces
+
+
+class MetricsConfig(BaseModel):
+    """`GET /metrics`: open, as scrape endpoints usually are, unless a token is set; then it needs
+    `Authorization: Bearer <token>`. The token never shows in a repr, a log line or an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _strong(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value()
+        if not _TOKEN.fullmatch(token):
+            raise ValueError("the token must be printable ASCII characters without spaces")
+        if len(token) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                f"the token must be at least {MIN_METRICS_TOKEN_LENGTH} random characters (e.g. `openssl rand -hex 32`)"
+            )
+        return value
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -356,11 +392,17 @@ class Config(BaseModel):
     maintenance: list[MaintenanceConfig] = Field(default_factory=list)
     self_service: SelfServiceConfig = SelfServiceConfig()
     retention: RetentionConfig = RetentionConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     @field_validator("retention", mode="before")
     @classmethod
     def _default_retention(cls, value: object) -> object:
         return RetentionConfig() if value is None else value
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _default_metrics(cls, value: object) -> object:
+        return MetricsConfig() if value is None else value
 
     @field_validator("locations")
     @classmethod

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.metrics.series import batch_sent
 from monitor.runtime import Dispatch, Runtime
 from monitor.scheduler.clock import Timeline
 from monitor.scheduler.leader import Alone, Leadership
@@ -189,6 +190,8 @@ class Scheduler:
             for probe, slot in batch.checks.values():
                 self._sent[(probe.probe_id, location)] = slot
             sent += len(batch.checks)
+            # portalwatch_scheduler_lateness_seconds: how long after its first check's slot began it went out.
+            batch_sent(location, (now - min(slot for _, slot in batch.checks.values())).total_seconds())
         return sent
 
     def _load(self, mono: float) -> None:

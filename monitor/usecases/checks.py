@@ -24,6 +24,7 @@ from monitor.detection.transitions import (
     majority,
 )
 from monitor.evidence.chain import CheckFacts, check_digest, evidence_digest
+from monitor.metrics.series import checks_recorded
 from monitor.outbox.store import emit
 from monitor.runtime import Runtime
 from monitor.storage.dialect import insert_for
@@ -272,6 +273,7 @@ def record_checks(
     digests = {ids[_identity(row)]: row["digest"] for row in rows if _identity(row) in ids}
     stored = [(o, ids[identity]) for o in known if (identity := (o.result.probe_id, o.result.location, o.slot)) in ids]
     done.recorded = len(stored)
+    checks_recorded(session, (o.result for o, _ in stored))  # portalwatch_checks_total, once committed
     record_pieces(session, ((o.result, check_id) for o, check_id in stored), now=now)
     if counting is None:  # else the caller read the locations that count, once for its whole batch
         counting = active_locations(session)

@@ -6,7 +6,7 @@ from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from monitor.runtime import Runtime
-from monitor.web import errors, security, selfservice
+from monitor.web import errors, metrics, security, selfservice
 from monitor.web.ops import ops
 from monitor.web.status import status_page
 
@@ -26,6 +26,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(status_page)
     app.register_blueprint(ops, url_prefix="/api/ops")
     selfservice.init_app(app)
+    metrics.init_app(app)
     security.init_app(app)
     errors.init_app(app)
 

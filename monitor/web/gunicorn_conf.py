@@ -14,7 +14,14 @@ Environment (all optional):
     PORTALWATCH_WEB_CONNECTIONS  open connections per worker (default 1000)
     PORTALWATCH_WEB_KEEPALIVE    seconds a client has to send each request's headers (default 5)
 
-This module imports nothing from the project, so it is safe to load in the master.
+This module imports nothing from the project, so it is safe to load in the master. Its hooks import
+only monitor.metrics.files, which uses the standard library alone.
+
+Metrics: the workers keep theirs in the host's metrics directory (PORTALWATCH_METRICS_DIR, by default
+`metrics` in the data directory), shared with the scheduler and Celery workers of the same host. The
+master decides the directory once and passes it on to its workers, removes the files of processes
+that no longer run when it starts, and does prometheus_client's mark_process_dead for each worker that
+exits (child_exit).
 """
 
 from __future__ import annotations
@@ -98,6 +105,22 @@ def on_starting(server: Any) -> None:
             "the PortalWatch app was imported by the gunicorn master, before gevent could patch the workers:"
             " pass this configuration by path (-c /app/monitor/web/gunicorn_conf.py) and do not use --preload"
         )
+    # Not prometheus_client's own functions: importing it here would import ssl into the master.
+    from monitor.metrics import files
+
+    directory = files.directory_from_env(os.environ).resolve()
+    os.environ["PORTALWATCH_METRICS_DIR"] = str(directory)  # the workers' settings read exactly this one
+    directory.mkdir(parents=True, exist_ok=True)
+    removed = files.remove_dead(directory)
+    server.log.info("metrics in %s (removed the files of %d process(es) no longer running)", directory, len(removed))
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from monitor.metrics import files
+
+    directory = os.environ.get("PORTALWATCH_METRICS_DIR")
+    if directory:
+        files.mark_process_dead(Path(directory), worker.pid)
 
 
 def blocking_psycopg_wait() -> bool:

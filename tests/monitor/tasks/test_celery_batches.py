@@ -56,6 +56,7 @@ def test_a_worker_process_killed_mid_batch_has_the_batch_run_again_and_nothing_i
         "REDIS_URL": redis_url,
         "PORTALWATCH_CONFIG": str(path),
         "PORTALWATCH_LOCATION": "local",
+        "PORTALWATCH_DATA_DIR": str(tmp_path / "data"),  # its metrics directory, out of the source tree
     }
     log = tmp_path / "worker.log"
     with log.open("wb") as out:

@@ -79,6 +79,7 @@ CALLS = [
     Call("GET", "/api/ops/letters", 401),
     Call("GET", "/api/ops/letters", 200, headers=AUTH),
     Call("GET", "/api/ops/notices", 200, headers=AUTH),
+    Call("GET", "/api/ops/locations", 200, headers=AUTH),
     Call("GET", "/api/v1/verify/B8C7SG2A0CTSX", 404),
     Call("POST", "/api/v1/verify", 422, data=b""),
     Call("GET", "/letters/B8C7SG2A0CTSX.pdf", 404),
@@ -90,6 +91,7 @@ CALLS = [
     Call("GET", "/case", 200),
     Call("POST", "/api/v1/paper-filing-requests", 422, data=b"{}"),
     Call("GET", "/paper-filing", 200),
+    Call("GET", "/metrics", 200),
 ]
 
 
