@@ -21,6 +21,7 @@ from tests.conftest import free_port, make_runtime, record_checks
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 CONFIG = """
 locations: [local, {name: montreal, control: "http://127.0.0.1:9/"}, {name: toronto, control: "http://127.0.0.1:9/"}]
+quorum: 1  # one location seeing it down is enough here: the test is about what a scrape reads
 components:
   - id: pr-portal
     name: Permanent residence portal

@@ -80,6 +80,7 @@ CALLS = [
     Call("GET", "/api/ops/letters", 200, headers=AUTH),
     Call("GET", "/api/ops/notices", 200, headers=AUTH),
     Call("GET", "/api/ops/locations", 200, headers=AUTH),
+    Call("GET", "/api/ops/components", 200, headers=AUTH),
     Call("GET", "/api/v1/verify/B8C7SG2A0CTSX", 404),
     Call("POST", "/api/v1/verify", 422, data=b""),
     Call("GET", "/letters/B8C7SG2A0CTSX.pdf", 404),
