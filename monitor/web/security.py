@@ -32,8 +32,8 @@ def security_headers(path: str) -> dict[str, str]:
         "Referrer-Policy": "no-referrer",
         "Cross-Origin-Opener-Policy": "same-origin",
     }
-    if path.startswith("/api/ops/"):
-        headers["Cache-Control"] = "no-store"  # case data never sits in a cache
+    if path.startswith(("/api/ops/", "/ops/")):
+        headers["Cache-Control"] = "no-store"  # case data and signed-in pages never sit in a cache
     return headers
 
 
