@@ -333,6 +333,8 @@ def verify_audit_main(args: argparse.Namespace) -> int:
     print(f"{report.entries} audit entr{'y' if report.entries == 1 else 'ies'} read")
     broken = report.broken
     if broken is None:
+        if report.last_id:
+            print(f"last entry {report.last_id}, hash {report.last_hash}")
         print("the audit log verifies")
         return 0
     if broken.entry_id is None:

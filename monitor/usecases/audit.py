@@ -156,6 +156,7 @@ class AuditReport:
     entries: int  # read before the first that does not verify (included), or all of them
     last_id: int
     broken: Broken | None
+    last_hash: str | None = None  # the last entry's: kept elsewhere, it proves later that nothing before it changed
 
     @property
     def intact(self) -> bool:
@@ -198,4 +199,4 @@ def verify_audit(sessions: sessionmaker[Session]) -> AuditReport:
         with transaction(sessions) as session:
             head = session.get(AuditHead, HEAD_ID)
             walk.finish(head.last_id if head else 0, head.hash if head else None)
-    return AuditReport(entries=walk.read, last_id=walk.last_id, broken=walk.broken)
+    return AuditReport(entries=walk.read, last_id=walk.last_id, broken=walk.broken, last_hash=walk.last_hash)

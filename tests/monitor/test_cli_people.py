@@ -4,6 +4,7 @@ prefix; verify-audit exits 0 only while the audit log verifies."""
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -108,7 +109,9 @@ def test_verify_audit_exits_1_and_names_the_entry_edited_in_the_database(tmp_pat
     monitor(tmp_path, "create-token", "otto")
     verified = monitor(tmp_path, "verify-audit")
     assert verified.returncode == 0, verified.stderr
-    assert verified.stdout.splitlines()[-2:] == ["3 audit entries read", "the audit log verifies"]
+    read, last, verifies = verified.stdout.splitlines()[-3:]
+    assert (read, verifies) == ("3 audit entries read", "the audit log verifies")
+    assert re.fullmatch("last entry 3, hash [0-9a-f]{64}", last)
 
     with sqlite3.connect(tmp_path / "cli.db") as connection:
         connection.execute("UPDATE audit_log SET after = replace(after, '\"ops\"', '\"admin\"') WHERE id = 2")
