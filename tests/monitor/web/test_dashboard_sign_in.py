@@ -67,6 +67,9 @@ def test_the_dashboard_sends_strangers_to_sign_in(app: Flask) -> None:
     page = client.get("/ops/sign-in")
     assert page.status_code == 200 and 'name="password"' in page.get_data(as_text=True)
     assert page.headers["Cache-Control"] == "no-store"
+    # Its forms are checked against their Referer over HTTPS: the browser must send it, within the site only.
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    assert client.get("/").headers["Referrer-Policy"] == "no-referrer"
 
 
 def test_signing_in_starts_a_session_that_names_the_person(app: Flask) -> None:
@@ -93,6 +96,12 @@ def test_over_https_the_session_cookie_is_secure(app: Flask) -> None:
     )
     assert response.status_code == 303, response.get_data(as_text=True)
     assert "; Secure" in response.headers["Set-Cookie"]
+    no_referer = client.post(
+        "/ops/sign-in",
+        data={"name": "otto", "password": PASSWORD, "csrf_token": csrf_token(client, base_url="https://status.test")},
+        base_url="https://status.test",
+    )
+    assert no_referer.status_code == 400  # over HTTPS the form must come from this site's own page
 
 
 @pytest.mark.parametrize(
