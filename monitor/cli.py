@@ -1,11 +1,13 @@
 """The composition root of every process.
 
-`python -m monitor serve | worker | scheduler | migrate | outbox | verify-evidence | prune-checks`.
+`python -m monitor serve | worker | scheduler | migrate | outbox | verify-evidence | prune-checks`, and for
+people: `create-user | create-token | revoke-token | set-password | verify-audit`.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -18,17 +20,21 @@ from werkzeug.serving import make_server
 
 from monitor.config import ConfigError
 from monitor.metrics import multiprocess as metrics
+from monitor.people.credentials import shown_prefix
 from monitor.runtime import Runtime
 from monitor.scheduler.loop import Scheduler
 from monitor.settings import Settings
 from monitor.storage.engine import transaction
+from monitor.storage.enums import Role
 from monitor.storage.migrate import migrate
 from monitor.tasks.celery import CeleryDispatch, make_celery
 from monitor.tasks.inprocess import InProcess
-from monitor.usecases import jobs
+from monitor.usecases import jobs, people
+from monitor.usecases.audit import CLI, verify_audit
 from monitor.usecases.configure import apply_config
 from monitor.usecases.deliver import backlog_report
 from monitor.usecases.evidence import verify_evidence
+from monitor.usecases.outages import Conflict, InvalidInput, NotFound
 from monitor.usecases.retention import prune_checks
 from monitor.web import create_app
 
@@ -239,6 +245,114 @@ def prune_checks_main(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- people ------------------------------------------------------------------------------------------
+
+
+class Refused(Exception):
+    """What an operator asked for cannot be done; the message says why."""
+
+
+def _read_password() -> str:
+    """A password from the terminal (asked twice, not echoed), or the first line of standard input: never argv."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("the same again: ") != first:
+            raise Refused("the two passwords differ; nothing was changed")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _people_command(args: argparse.Namespace, action: str) -> int:
+    runtime = prepare(_settings(args))
+    try:
+        lines = _PEOPLE_ACTIONS[action](runtime, args)
+    except (InvalidInput, Conflict, NotFound, Refused) as exc:
+        print(f"{action}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        runtime.close()
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _create_user(runtime: Runtime, args: argparse.Namespace) -> list[str]:
+    password_hash = people.prepare_password(_read_password()) if args.password else None
+    with transaction(runtime.sessions) as session:
+        person = people.create_person(
+            session,
+            CLI,
+            name=args.name,
+            role=args.role,
+            slack_user_id=args.slack_user_id,
+            password_hash=password_hash,
+            now=runtime.clock(),
+        )
+        issued = people.issue_token(session, CLI, person.name, now=runtime.clock())
+    sign_in = "may sign in to the dashboard" if password_hash else "has no password (API tokens only)"
+    return [
+        f"created {issued.person} ({issued.role.value}); {sign_in}",
+        f"API token {shown_prefix(issued.prefix)}, shown this once (only its SHA-256 is kept):",
+        issued.token,  # the last line: scripts read it with `tail -n 1`
+    ]
+
+
+def _create_token(runtime: Runtime, args: argparse.Namespace) -> list[str]:
+    with transaction(runtime.sessions) as session:
+        issued = people.issue_token(session, CLI, args.name, now=runtime.clock())
+    return [
+        f"new API token {shown_prefix(issued.prefix)} for {issued.person} ({issued.role.value}), shown this once:",
+        issued.token,
+    ]
+
+
+def _revoke_token(runtime: Runtime, args: argparse.Namespace) -> list[str]:
+    with transaction(runtime.sessions) as session:
+        token, person = people.revoke_token(session, CLI, args.prefix, now=runtime.clock())
+    return [f"token {shown_prefix(token.prefix)} of {person.name} revoked at {token.revoked_at}"]
+
+
+def _set_password(runtime: Runtime, args: argparse.Namespace) -> list[str]:
+    password_hash = people.prepare_password(_read_password())
+    with transaction(runtime.sessions) as session:
+        person = people.set_password(session, CLI, args.name, password_hash=password_hash, now=runtime.clock())
+    return [f"{person.name} has a new password; their dashboard sessions have ended"]
+
+
+_PEOPLE_ACTIONS = {
+    "create-user": _create_user,
+    "create-token": _create_token,
+    "revoke-token": _revoke_token,
+    "set-password": _set_password,
+}
+
+
+def verify_audit_main(args: argparse.Namespace) -> int:
+    """Walk the audit log's chain; print the first entry that does not verify. Exit 0 only when it all does."""
+    runtime = prepare(_settings(args))
+    try:
+        report = verify_audit(runtime.sessions)
+    finally:
+        runtime.close()
+    print(f"{report.entries} audit entr{'y' if report.entries == 1 else 'ies'} read")
+    broken = report.broken
+    if broken is None:
+        if report.last_id:
+            print(f"last entry {report.last_id}, hash {report.last_hash}")
+        print("the audit log verifies")
+        return 0
+    if broken.entry_id is None:
+        print(f"BROKEN: {broken.problem}")
+    else:
+        at = broken.at.isoformat() if broken.at else "?"
+        print(
+            f"BROKEN: entry {broken.entry_id} ({broken.action} of {broken.subject} by {broken.actor} at {at}): "
+            f"{broken.problem}"
+        )
+    print("the audit log does not verify", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m monitor", description="PortalWatch service")
@@ -289,6 +403,37 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--config")
     p.set_defaults(func=prune_checks_main)
+
+    p = sub.add_parser("create-user", help="add a person; prints their first API token as the last line")
+    p.add_argument("name", help="lowercase letters, digits, '.', '_' or '-'")
+    p.add_argument("--role", required=True, choices=[role.value for role in Role])
+    p.add_argument("--slack-user-id", help="their Slack user id (U012AB3CD)")
+    p.add_argument(
+        "--password",
+        action="store_true",
+        help="also set a password for the dashboard, asked for on the terminal or read from standard input",
+    )
+    p.add_argument("--config")
+    p.set_defaults(func=lambda args: _people_command(args, "create-user"))
+
+    p = sub.add_parser("create-token", help="a new API token for a person; prints it as the last line")
+    p.add_argument("name")
+    p.add_argument("--config")
+    p.set_defaults(func=lambda args: _people_command(args, "create-token"))
+
+    p = sub.add_parser("revoke-token", help="revoke an API token by its prefix (pw_ab12cd34)")
+    p.add_argument("prefix")
+    p.add_argument("--config")
+    p.set_defaults(func=lambda args: _people_command(args, "revoke-token"))
+
+    p = sub.add_parser("set-password", help="set a person's dashboard password (terminal or standard input)")
+    p.add_argument("name")
+    p.add_argument("--config")
+    p.set_defaults(func=lambda args: _people_command(args, "set-password"))
+
+    p = sub.add_parser("verify-audit", help="check that no audit entry was edited, removed or added")
+    p.add_argument("--config")
+    p.set_defaults(func=verify_audit_main)
 
     args = parser.parse_args(argv)
     try:

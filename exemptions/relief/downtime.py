@@ -9,6 +9,9 @@ Where an outage counts from and to is decided here, once, for every rule:
   checks arrive (workers or the scheduler down) the record must stop at the last evidence rather than
   grow. Relief is recomputed every `relief.interval`, so this trails "now" by one check interval;
 - still open, declared: to now (ops said it is down and there is no other evidence to wait for).
+
+An outage ops marked a false positive is not read at all: nothing new rests on it, and the engine's
+never-worse-off rule keeps what was already given.
 """
 
 from __future__ import annotations
@@ -112,7 +115,11 @@ def load_record(session: Session, *, since: datetime, until: datetime, now: date
     """Every outage and maintenance occurrence, of any component, overlapping [since, until]."""
     outages = session.scalars(
         select(Outage)
-        .where(or_(Outage.ended_at.is_(None), Outage.ended_at >= since), Outage.started_at <= until)
+        .where(
+            or_(Outage.ended_at.is_(None), Outage.ended_at >= since),
+            Outage.started_at <= until,
+            Outage.false_positive_at.is_(None),  # ops found it was not an outage: it counts for nothing
+        )
         .order_by(Outage.id)
     ).all()
     history = _severity_history(session, [o.id for o in outages if o.source == OutageSource.OBSERVED])

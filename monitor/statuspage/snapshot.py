@@ -8,9 +8,16 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from exemptions.policy.maintenance import occurrences
-from monitor.statuspage.views import ComponentView, MaintenanceView, OutageView, Snapshot, component_status
+from monitor.statuspage.views import (
+    ComponentView,
+    MaintenanceView,
+    OutageView,
+    PublicUpdate,
+    Snapshot,
+    component_status,
+)
 from monitor.storage.enums import Severity
-from monitor.storage.models import Check, Component, Maintenance, Outage
+from monitor.storage.models import Check, Component, Maintenance, Outage, OutageUpdate
 
 # How far ahead the page lists upcoming maintenance, and the longest a recurring occurrence lasts.
 UPCOMING = timedelta(days=30)
@@ -22,9 +29,13 @@ def load_snapshot(session: Session, *, now: datetime, recent: timedelta = timede
         select(Outage, Component.name, Check.error)
         .join(Component, Component.id == Outage.component_id)
         .outerjoin(Check, Check.id == Outage.first_check_id)
-        .where(or_(Outage.ended_at.is_(None), Outage.ended_at >= now - recent))
+        .where(
+            or_(Outage.ended_at.is_(None), Outage.ended_at >= now - recent),
+            Outage.false_positive_at.is_(None),  # ops found it was no outage
+        )
         .order_by(Outage.started_at.desc(), Outage.id.desc())
     ).all()
+    updates = public_updates(session, [o.id for o, _, _ in rows])
     outages = [
         OutageView(
             id=o.id,
@@ -39,6 +50,7 @@ def load_snapshot(session: Session, *, now: datetime, recent: timedelta = timede
             resolved_at=o.resolved_at,
             error=error,
             source=o.source,
+            updates=updates.get(o.id, ()),
         )
         for o, name, error in rows
     ]
@@ -66,6 +78,27 @@ def load_snapshot(session: Session, *, now: datetime, recent: timedelta = timede
         for c in session.scalars(select(Component).where(Component.active).order_by(Component.position))
     ]
     return Snapshot(components=components, outages=outages, generated_at=now, maintenance=maintenance)
+
+
+def public_updates(session: Session, outage_ids: list[int]) -> dict[int, tuple[PublicUpdate, ...]]:
+    """The public updates of these outages, oldest first; internal ones are never read here."""
+    if not outage_ids:
+        return {}
+    found: dict[int, list[PublicUpdate]] = {}
+    for update in session.scalars(
+        select(OutageUpdate)
+        .where(OutageUpdate.outage_id.in_(outage_ids), OutageUpdate.public.is_(True))
+        .order_by(OutageUpdate.id)
+    ):
+        found.setdefault(update.outage_id, []).append(
+            PublicUpdate(
+                id=update.id,
+                body=update.body,
+                language=update.language.value if update.language else None,
+                created_at=update.created_at,
+            )
+        )
+    return {outage_id: tuple(shown) for outage_id, shown in found.items()}
 
 
 def load_maintenance(session: Session, *, now: datetime, ahead: timedelta = UPCOMING) -> list[MaintenanceView]:

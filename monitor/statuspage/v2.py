@@ -69,13 +69,29 @@ def _incident_json(o: OutageView, page: PageConfig, components: dict[str, Compon
             "incident_id": str(o.id),
         }
     )
+    resolved = o.resolved_at or o.ended_at
+    for update in o.updates:  # what ops posted for the public; internal notes never reach a snapshot
+        updates.append(
+            {
+                "id": f"{o.id}-update-{update.id}",
+                "status": "resolved" if resolved is not None and update.created_at >= resolved else "investigating",
+                "body": update.body,
+                "created_at": iso(update.created_at),
+                "updated_at": iso(update.created_at),
+                "display_at": iso(update.created_at),
+                "incident_id": str(o.id),
+            }
+        )
+    # Newest first, as Statuspage lists them (stable: the resolution before an update posted with it).
+    updates.sort(key=lambda shown: datetime.fromisoformat(str(shown["display_at"])), reverse=True)
+    latest = max([o.resolved_at or o.detected_at, *(update.created_at for update in o.updates)])
     component = components.get(o.component_id)
     return {
         "id": str(o.id),
         "name": f"{o.component_name} unavailable",
         "status": "resolved" if o.ended_at else "investigating",
         "created_at": iso(o.detected_at),
-        "updated_at": iso(o.resolved_at or o.detected_at),
+        "updated_at": iso(latest),
         "monitoring_at": None,
         "resolved_at": iso(o.ended_at),
         "impact": _IMPACT.get(o.severity, "critical"),

@@ -41,6 +41,16 @@ class ComponentView:
 
 
 @dataclass(frozen=True)
+class PublicUpdate:
+    """An update ops posted about an outage for the public (internal notes never reach the page)."""
+
+    id: int
+    body: str
+    language: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class OutageView:
     id: int
     component_id: str
@@ -55,6 +65,7 @@ class OutageView:
     error: str | None
     # Declared: ops recorded it (the portal's operator reported it, say); the probes did not see it.
     source: OutageSource = OutageSource.OBSERVED
+    updates: tuple[PublicUpdate, ...] = ()  # public updates, oldest first
 
     @property
     def declared(self) -> bool:

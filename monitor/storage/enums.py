@@ -164,6 +164,34 @@ class ImportState(StrEnum):
     FAILED = "failed"  # the import could not run (storage error); nothing was imported
 
 
+class Role(StrEnum):
+    """What a person may do: read (`viewer`), act on outages, maintenance and cases (`ops`), manage people (`admin`).
+
+    Each role may do everything the roles before it may.
+    """
+
+    VIEWER = "viewer"
+    OPS = "ops"
+    ADMIN = "admin"
+
+
+class AuditAction(StrEnum):
+    """What one entry of the audit log records someone doing."""
+
+    OUTAGE_DECLARED = "outage_declared"
+    OUTAGE_CORRECTED = "outage_corrected"
+    OUTAGE_FALSE_POSITIVE = "outage_false_positive"
+    OUTAGE_ACKNOWLEDGED = "outage_acknowledged"
+    OUTAGE_UPDATE_POSTED = "outage_update_posted"
+    MAINTENANCE_ANNOUNCED = "maintenance_announced"
+    MAINTENANCE_CANCELLED = "maintenance_cancelled"
+    CASES_IMPORTED = "cases_imported"
+    PERSON_CREATED = "person_created"
+    PASSWORD_SET = "password_set"
+    TOKEN_CREATED = "token_created"
+    TOKEN_REVOKED = "token_revoked"
+
+
 # Which consumers act on which kind of event.
 CONSUMERS: dict[EventKind, tuple[Consumer, ...]] = {
     EventKind.OUTAGE_OPENED: (Consumer.RELIEF, Consumer.SLACK),

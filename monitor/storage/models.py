@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from monitor.storage.engine import Base, utcnow
 from monitor.storage.enums import (
+    AuditAction,
     CheckKind,
     Consumer,
     DecisionChange,
@@ -40,6 +41,7 @@ from monitor.storage.enums import (
     NoticeState,
     OutageChangeKind,
     OutageSource,
+    Role,
     Severity,
     WatchState,
 )
@@ -243,6 +245,9 @@ class Outage(Base):
     first_check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id"))
     # The calendar-day grace of the policy in force when it opened, when the legacy `relief.grace_days` is set.
     grace_days: Mapped[int | None] = mapped_column(Integer)
+    # When ops marked it a false positive (a correction, kept in outage_corrections): relief and the status
+    # page no longer count it, and relief already given stays (never worse off).
+    false_positive_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -693,3 +698,103 @@ class Notice(Base):
     permanent_failure: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- people, their tokens, and the audit log of what they did ---------------------------------------
+
+
+class Person(Base):
+    """Someone who reads or acts through the ops API or the dashboard, with a role (viewer, ops, admin)."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
+    # For the dashboard's sign-in: a slow hash (monitor.people.credentials), never the password. None: no sign-in.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A person's bearer token for the ops API, kept only as its SHA-256; shown once, when it is made.
+
+    `prefix` is the token's public part (`pw_<prefix>_…`): how people name a token to revoke it.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """One thing someone did: who, when, what, before → after, and why. Append-only, chained by SHA-256.
+
+    `id` counts entries from 1 with no gap (given under the head's lock, see AuditHead); `hash` covers
+    the entry and `prev_hash`, the hash of the entry before it (monitor.audit.chain). The code has no
+    path that updates or deletes an entry, and on PostgreSQL a trigger refuses both.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))  # the person's name, `bootstrap` or `cli`
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    action: Mapped[AuditAction] = mapped_column(enum_column(AuditAction, "action"))
+    subject: Mapped[str] = mapped_column(String(128))  # e.g. `outage:12`, `person:alice`, `token:ab12cd34`
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The audit log's one head row: the last entry's id and hash.
+
+    Every append locks it first (SELECT … FOR UPDATE; SQLite's writer lock does the same), so two
+    actions at once cannot both chain to the same entry; and since it names the last entry, removing
+    entries from the end of the log is caught too.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    last_id: Mapped[int] = mapped_column(BigId, default=0)
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class OutageAcknowledgement(Base):
+    """Someone on the desk has seen an outage and is on it: once per outage."""
+
+    __tablename__ = "outage_acknowledgements"
+
+    outage_id: Mapped[int] = mapped_column(ForeignKey("outages.id"), primary_key=True)
+    acknowledged_by: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    acknowledged_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutageUpdate(Base):
+    """A note about an outage: public ones are shown on the status page, internal ones only to ops."""
+
+    __tablename__ = "outage_updates"
+    __table_args__ = (Index("ix_outage_updates_outage", "outage_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    outage_id: Mapped[int] = mapped_column(ForeignKey("outages.id"))
+    body: Mapped[str] = mapped_column(Text)
+    public: Mapped[bool] = mapped_column(Boolean)
+    language: Mapped[Language | None] = mapped_column(enum_column(Language, "language"))
+    author: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -6,12 +6,16 @@ crash right after the commit; it is then delivered at once, and the sweeper retr
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from exemptions.cases import CaseRow, known_component_ids, read_cases_csv, store_cases
 from exemptions.cases.store import access_hashes, stored_access_hashes
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
+from monitor.storage.enums import AuditAction
+from monitor.usecases import audit
+from monitor.usecases.audit import Actor
 from monitor.usecases.deliver import Outcome, deliver
 from monitor.usecases.relief import owe_imported_cases
 
@@ -23,13 +27,14 @@ class Imported:
     granted: int  # grants made for them right away (the rest follow through the outbox)
 
 
-def import_cases_text(runtime: Runtime, text: str, *, source: str) -> Imported:
+def import_cases_text(runtime: Runtime, text: str, *, source: str, actor: Actor | None = None) -> Imported:
     """Check a CSV's cases, then store them all in one transaction; raises ImportRejected and stores nothing on
     any problem.
 
     Access codes are hashed between a first, reading transaction (the check) and the one that stores: slow on
     purpose, hashing must not hold SQLite's write lock. (Components are never deleted, so those known to the
     check stay known.) About 15 ms of a core per code: a file with thousands of codes belongs in a job.
+    `actor`: who imports, for the audit entry written with the cases.
     """
     with transaction(runtime.sessions) as session:
         rows, columns = read_cases_csv(text, known_components=known_component_ids(session), source=source)
@@ -47,6 +52,20 @@ def import_cases_text(runtime: Runtime, text: str, *, source: str) -> Imported:
                 start=start,
                 end=end,
                 cases=len(rows),
+                now=runtime.clock(),
+            )
+        if actor is not None:
+            audit.append(
+                session,
+                actor,
+                AuditAction.CASES_IMPORTED,
+                "cases",
+                after={
+                    "source": source,
+                    "rows": len(rows),
+                    "sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+                    "relief_for_outages": outage_ids,
+                },
                 now=runtime.clock(),
             )
     return Imported(rows=rows, outage_ids=outage_ids, granted=relieve_now(runtime, deliveries))

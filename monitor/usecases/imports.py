@@ -48,8 +48,10 @@ from exemptions.cases.store import (
 )
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
-from monitor.storage.enums import Consumer, ImportState
+from monitor.storage.enums import AuditAction, Consumer, ImportState
 from monitor.storage.models import Delivery, ImportChunk, ImportJob, OutboxEvent
+from monitor.usecases import audit
+from monitor.usecases.audit import Actor
 from monitor.usecases.cases import relieve_now
 from monitor.usecases.relief import owe_imported_cases
 
@@ -164,8 +166,10 @@ def _new_job(runtime: Runtime, source: str, state: ImportState, **values: Any) -
     return job_id
 
 
-def create_job(runtime: Runtime, pieces: Iterable[bytes], *, source: str) -> str:
+def create_job(runtime: Runtime, pieces: Iterable[bytes], *, source: str, actor: Actor | None = None) -> str:
     """Store an upload as a queued job, one chunk per short transaction; returns the job id (not dispatched).
+
+    `actor`: who uploads it, for the audit entry written when the job is queued.
 
     If `pieces` raises (the client went away, the body is too large) the job is removed and the error
     propagates; if the process dies instead, the sweeper finds the upload stopped and clears it.
@@ -189,6 +193,15 @@ def create_job(runtime: Runtime, pieces: Iterable[bytes], *, source: str) -> str
             )
             if _rowcount(done) != 1:
                 raise RuntimeError(f"import job {job_id} was cleared while its upload was still arriving")
+            if actor is not None:
+                audit.append(
+                    session,
+                    actor,
+                    AuditAction.CASES_IMPORTED,
+                    f"import:{job_id}",
+                    after={"job": job_id, "source": source[:255], "size_bytes": size, "state": "queued"},
+                    now=runtime.clock(),
+                )
     except BaseException:
         try:
             with transaction(runtime.sessions) as session:

@@ -261,6 +261,46 @@ def correct_outage(
     return outage
 
 
+def mark_false_positive(
+    session: Session, outage_id: int, *, reason: object, now: datetime
+) -> tuple[Outage, OutageCorrection | None]:
+    """Mark an ended outage a false positive: a correction like any other, kept with what was and why.
+
+    Relief hears of it as of any correction and decides again without the outage; it never moves an
+    effective deadline earlier (never worse off), so relief already given stays and is recorded `held`
+    where the rules would now give less. The status page stops showing it. An open outage cannot be
+    marked (Conflict): a declared one is ended first, an observed one is the probes' to end. Marking one
+    already marked records nothing (the correction is None).
+    """
+    outage = get_outage(session, outage_id, for_update=True)
+    why = reason_of(reason)
+    if outage.false_positive_at is not None:
+        return outage, None
+    if outage.ended_at is None:
+        how = (
+            "correct its ended_at first"
+            if outage.source == OutageSource.DECLARED
+            else "the probes have not ended it yet; only an ended outage can be marked"
+        )
+        raise Conflict("outage", f"outage {outage.id} is still open: {how}")
+    before = {**_bounds(outage), "false_positive": False}
+    outage.false_positive_at = now
+    after = {**_bounds(outage), "false_positive": True}
+    correction = OutageCorrection(outage_id=outage.id, before=before, after=after, reason=why, corrected_at=now)
+    session.add(correction)
+    session.flush()
+    emit(
+        session,
+        EventKind.OUTAGE_CORRECTED,
+        subject=outage_subject(outage.id),
+        outage_id=outage.id,
+        component_id=outage.component_id,
+        payload={"correction_id": correction.id, "before": before, "after": after},
+        now=now,
+    )
+    return outage, correction
+
+
 def corrections_of(session: Session, outage_ids: Iterable[int]) -> dict[int, list[OutageCorrection]]:
     """Each outage's corrections, oldest first."""
     ids = list(outage_ids)

@@ -306,6 +306,7 @@ def _outage_at(session: Session, component_id: str, at: datetime, *, now: dateti
         select(Outage)
         .where(
             Outage.component_id == component_id,
+            Outage.false_positive_at.is_(None),
             Outage.started_at <= at + timedelta(minutes=1),
             or_(Outage.ended_at.is_(None), Outage.ended_at >= at - timedelta(days=1)),
         )

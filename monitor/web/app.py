@@ -6,8 +6,10 @@ from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from monitor.runtime import Runtime
-from monitor.web import errors, metrics, security, selfservice
+from monitor.web import auth, errors, metrics, security, selfservice
+from monitor.web.dashboard import dashboard
 from monitor.web.ops import ops
+from monitor.web.people import people_api
 from monitor.web.status import status_page
 
 # The largest request body accepted at all (a case import); larger ones get a JSON 413.
@@ -25,8 +27,11 @@ def create_app(runtime: Runtime) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.register_blueprint(status_page)
     app.register_blueprint(ops, url_prefix="/api/ops")
+    app.register_blueprint(people_api, url_prefix="/api/ops")
     selfservice.init_app(app)
     metrics.init_app(app)
+    auth.init_app(app)
+    app.register_blueprint(dashboard, url_prefix="/ops")
     security.init_app(app)
     errors.init_app(app)
 

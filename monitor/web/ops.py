@@ -1,8 +1,8 @@
-"""The ops API: bearer-token protected; without a valid token nothing but a 401 comes back."""
+"""The ops API: bearer-token protected; without a valid token nothing but a 401 comes back, and with too low
+a role for what is asked, a 403."""
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -20,7 +20,7 @@ from monitor.storage.engine import transaction
 from monitor.storage.enums import DeliveryState, ImportState, OutageSource
 from monitor.storage.models import Case, Check, Component, Delivery, Grant, Outage
 from monitor.timefmt import iso
-from monitor.usecases import evidence, imports, jobs, letters, maintenance, notices, outages
+from monitor.usecases import desk, evidence, imports, jobs, letters, maintenance, notices, outages
 from monitor.usecases.case_relief import case_relief, paper_authorisations
 from monitor.usecases.cases import import_cases_text
 from monitor.usecases.checks import outage_subject
@@ -29,6 +29,7 @@ from monitor.usecases.deliver import backlog_report
 from monitor.usecases.evidence import PieceView
 from monitor.usecases.imports import ImportJobView, row_error_json
 from monitor.usecases.locations import location_views
+from monitor.web.auth import authorise_api, current_actor
 from monitor.web.context import current_runtime, db
 from monitor.web.errors import error_response
 from probes.result import ATTACHMENT_NAME, failed_step
@@ -40,20 +41,9 @@ ops = Blueprint("ops", __name__)
 MAX_CASE_ID = 64
 
 
-@ops.before_request
-def _require_token() -> Response | None:
-    expected = current_runtime().settings.token
-    header = request.headers.get("Authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if expected and scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode()):
-        return None
-    message = "a valid 'Authorization: Bearer <token>' header is required"
-    if not expected:
-        message = "the ops API is disabled until PORTALWATCH_OPS_TOKEN is set"
-    response = jsonify({"error": "unauthorized", "message": message})
-    response.status_code = 401
-    response.headers["WWW-Authenticate"] = 'Bearer realm="portalwatch-ops"'
-    return response
+# Every route: 401 without a valid bearer token (a person's own, or the bootstrap PORTALWATCH_OPS_TOKEN),
+# 403 with too low a role (reading: viewer; acting: ops; see monitor.web.auth).
+ops.before_request(authorise_api)
 
 
 def _check_json(check: Check | None, pieces: list[PieceView] | None = None) -> dict[str, Any] | None:
@@ -92,7 +82,8 @@ def _piece_json(piece: PieceView) -> dict[str, Any]:
 
 
 def _outage_rows(*, where: list[Any], limit: int) -> list[dict[str, Any]]:
-    """Outages as ops read them, newest first: bounds, source and reason, grants, evidence and corrections."""
+    """Outages as ops read them, newest first: bounds, source and reason, grants, evidence, corrections,
+    acknowledgement and updates."""
     session = db()
     grants = select(Grant.outage_id, func.count().label("n")).group_by(Grant.outage_id).subquery()
     query = (
@@ -108,6 +99,8 @@ def _outage_rows(*, where: list[Any], limit: int) -> list[dict[str, Any]]:
     corrections = outages.corrections_of(session, [o.id for o, *_ in rows])
     history = outage_history(session, [o.id for o, *_ in rows])
     pieces = evidence.pieces_of(session, [check.id for _, _, check, _ in rows if check is not None])
+    acknowledged = desk.acknowledgements_of(session, [o.id for o, *_ in rows])
+    updates = desk.updates_of(session, [o.id for o, *_ in rows])
     now = current_runtime().clock()
     return [
         {
@@ -131,6 +124,10 @@ def _outage_rows(*, where: list[Any], limit: int) -> list[dict[str, Any]]:
             "grants": n_grants,
             "first_failed_check": _check_json(check, None if check is None else pieces[check.id]),
             "corrections": [outages.correction_json(c) for c in corrections[o.id]],
+            "false_positive_at": iso(o.false_positive_at),
+            "acknowledged_at": iso(acknowledged[o.id].acknowledged_at) if o.id in acknowledged else None,
+            "acknowledged_by": acknowledged[o.id].acknowledged_by if o.id in acknowledged else None,
+            "updates": [desk.update_json(u) for u in updates[o.id]],
         }
         for o, name, check, n_grants in rows
     ]
@@ -371,7 +368,7 @@ def import_cases_api() -> tuple[Response, int]:
 
     runtime = current_runtime()
     # The body goes to the database in ~1 MiB chunks as it arrives; it is never whole in memory.
-    job_id = imports.create_job(runtime, chain([head], _rest(stream)), source=source)
+    job_id = imports.create_job(runtime, chain([head], _rest(stream)), source=source, actor=current_actor())
     try:
         jobs.dispatch(runtime, jobs.IMPORT_CASES, (job_id,))
     except Exception:
@@ -393,7 +390,7 @@ def _import_now(raw: bytes, source: str) -> tuple[Response, int]:
     except UnicodeDecodeError as exc:
         return jsonify({"error": "invalid_csv", "message": f"{source} is not UTF-8 text: {exc}"}), 400
     try:
-        imported = import_cases_text(current_runtime(), text, source=source)
+        imported = import_cases_text(current_runtime(), text, source=source, actor=current_actor())
     except ImportRejected as rejected:
         return jsonify(
             {
@@ -494,8 +491,9 @@ def declare_outage() -> tuple[Response, int]:
     try:
         body = _json_object(DECLARE_FIELDS, DECLARE_REQUIRED)
         with transaction(runtime.sessions) as session:
-            outage = outages.declare_outage(
+            outage = desk.declare_outage(
                 session,
+                current_actor(),
                 component_id=body["component"],
                 started_at=body["started_at"],
                 ended_at=body.get("ended_at"),
@@ -519,11 +517,8 @@ def declare_outage() -> tuple[Response, int]:
 def correct_outage(outage_id: int) -> tuple[Response, int]:
     """Correct an outage's bounds or severity, with a reason; the correction is kept with the outage."""
     runtime = current_runtime()
-    # An unknown outage is a 404 whatever the body says. Its own short transaction: on SQLite any
-    # transaction holds the write lock, which must not wait on the client sending its body.
-    with transaction(runtime.sessions) as session:
-        known = outage_id <= outages.MAX_ID and session.get(Outage, outage_id) is not None
-    if not known:
+    # An unknown outage is a 404 whatever the body says.
+    if not _known_outage(outage_id):
         return error_response(404, "not_found", f"no outage {outage_id}"), 404
     try:
         body = _json_object(CORRECT_FIELDS, ("reason",))
@@ -531,7 +526,9 @@ def correct_outage(outage_id: int) -> tuple[Response, int]:
         if not changes:
             raise outages.InvalidInput("body", "nothing to correct: give started_at, ended_at or severity")
         with transaction(runtime.sessions) as session:
-            outages.correct_outage(session, outage_id, changes=changes, reason=body["reason"], now=runtime.clock())
+            desk.correct_outage(
+                session, current_actor(), outage_id, changes=changes, reason=body["reason"], now=runtime.clock()
+            )
             deliveries = _pending(session, outage_subject(outage_id))
     except outages.NotFound as exc:
         return error_response(404, "not_found", str(exc)), 404
@@ -542,6 +539,79 @@ def correct_outage(outage_id: int) -> tuple[Response, int]:
     _deliver_soon(deliveries)
     [shown] = _outage_rows(where=[Outage.id == outage_id], limit=1)
     return jsonify(shown), 200
+
+
+def _known_outage(outage_id: int) -> bool:
+    # Its own short transaction, before the body is read: on SQLite any transaction holds the write lock,
+    # which must not wait on the client sending its body.
+    with transaction(current_runtime().sessions) as session:
+        return outage_id <= outages.MAX_ID and session.get(Outage, outage_id) is not None
+
+
+@ops.post("/outages/<int:outage_id>/acknowledge")
+def acknowledge_outage(outage_id: int) -> tuple[Response, int]:
+    """Say someone is on it: the first acknowledgement stands (again: the same answer, nothing recorded)."""
+    runtime = current_runtime()
+    try:
+        with transaction(runtime.sessions) as session:
+            desk.acknowledge(session, current_actor(), outage_id, now=runtime.clock())
+    except outages.NotFound as exc:
+        return error_response(404, "not_found", str(exc)), 404
+    [shown] = _outage_rows(where=[Outage.id == outage_id], limit=1)
+    return jsonify(shown), 200
+
+
+UPDATE_FIELDS = ("body", "public", "language")
+
+
+@ops.post("/outages/<int:outage_id>/updates")
+def post_outage_update(outage_id: int) -> tuple[Response, int]:
+    """A note about an outage: `public: true` shows it on the status page and in summary.json; internal otherwise."""
+    if not _known_outage(outage_id):
+        return error_response(404, "not_found", f"no outage {outage_id}"), 404
+    runtime = current_runtime()
+    try:
+        body = _json_object(UPDATE_FIELDS, ("body",))
+        with transaction(runtime.sessions) as session:
+            update = desk.post_update(
+                session,
+                current_actor(),
+                outage_id,
+                body=body["body"],
+                public=body.get("public", False),
+                language=body.get("language"),
+                now=runtime.clock(),
+            )
+            shown = {**desk.update_json(update), "outage_id": outage_id}
+    except outages.NotFound as exc:
+        return error_response(404, "not_found", str(exc)), 404
+    except outages.InvalidInput as exc:
+        return _invalid(exc)
+    return jsonify(shown), 201
+
+
+@ops.post("/outages/<int:outage_id>/false-positive")
+def mark_false_positive(outage_id: int) -> tuple[Response, int]:
+    """Mark an ended outage a false positive, with a reason: a correction; the answer says what became of relief."""
+    if not _known_outage(outage_id):
+        return error_response(404, "not_found", f"no outage {outage_id}"), 404
+    runtime = current_runtime()
+    try:
+        body = _json_object(("reason",), ("reason",))
+        with transaction(runtime.sessions) as session:
+            _, relief, _ = desk.mark_false_positive(
+                session, current_actor(), outage_id, reason=body["reason"], now=runtime.clock()
+            )
+            deliveries = _pending(session, outage_subject(outage_id))
+    except outages.NotFound as exc:
+        return error_response(404, "not_found", str(exc)), 404
+    except outages.InvalidInput as exc:
+        return _invalid(exc)
+    except outages.Conflict as exc:
+        return _conflict(exc)
+    _deliver_soon(deliveries)
+    [shown] = _outage_rows(where=[Outage.id == outage_id], limit=1)
+    return jsonify({**shown, "relief": relief}), 200
 
 
 @ops.get("/maintenance")
@@ -573,8 +643,9 @@ def announce_maintenance_window() -> tuple[Response, int]:
     try:
         body = _json_object(ANNOUNCE_FIELDS, ANNOUNCE_REQUIRED)
         with transaction(runtime.sessions) as session:
-            window = maintenance.announce_maintenance(
+            window = desk.announce_maintenance(
                 session,
+                current_actor(),
                 components=body["components"],
                 starts_at=body["starts_at"],
                 ends_at=body["ends_at"],
@@ -599,7 +670,7 @@ def cancel_maintenance_window(maintenance_id: int) -> tuple[Response, int]:
     now = runtime.clock()
     try:
         with transaction(runtime.sessions) as session:
-            window = maintenance.cancel_maintenance(session, maintenance_id, now=now)
+            window = desk.cancel_maintenance(session, current_actor(), maintenance_id, now=now)
             shown = maintenance.view_json(maintenance.view_of(window, now=now))
             deliveries = _pending(session, maintenance.maintenance_subject(window.id))
     except outages.NotFound as exc:

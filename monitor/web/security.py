@@ -29,11 +29,13 @@ def security_headers(path: str) -> dict[str, str]:
         "Content-Security-Policy": API_CSP if is_api_path(path) else PAGE_CSP,
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
-        "Referrer-Policy": "no-referrer",
+        # The dashboard's forms are checked over HTTPS against their Referer (flask-wtf's strict check),
+        # which a browser sends only if the page allows it: within the site only, never to another.
+        "Referrer-Policy": "same-origin" if path.startswith("/ops/") else "no-referrer",
         "Cross-Origin-Opener-Policy": "same-origin",
     }
-    if path.startswith("/api/ops/"):
-        headers["Cache-Control"] = "no-store"  # case data never sits in a cache
+    if path.startswith(("/api/ops/", "/ops/")):
+        headers["Cache-Control"] = "no-store"  # case data and signed-in pages never sit in a cache
     return headers
 
 

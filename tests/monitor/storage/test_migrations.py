@@ -140,3 +140,24 @@ def test_checks_recorded_before_evidence_pieces_keep_their_rows_and_the_revision
     assert "evidence_sha256" not in {c["name"] for c in inspect(engine).get_columns("checks")}
     migrate(engine)
     engine.dispose()
+
+
+def test_people_and_the_audit_log_come_off_and_go_back_on(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0009")
+    tables = set(inspect(engine).get_table_names())
+    assert not tables & {"people", "api_tokens", "audit_log", "audit_head", "outage_acknowledgements", "outage_updates"}
+    assert "false_positive_at" not in {c["name"] for c in inspect(engine).get_columns("outages")}
+    migrate(engine)
+    assert {"people", "api_tokens", "audit_log", "audit_head"} <= set(inspect(engine).get_table_names())
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            triggers = connection.execute(
+                text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_log'::regclass AND NOT tgisinternal")
+            ).scalars()
+            assert set(triggers) == {"audit_log_append_only", "audit_log_no_truncate"}
+    engine.dispose()

@@ -30,6 +30,8 @@ OUTAGE_FIELDS = {
     "monitoring_gap_at", "detected_at", "resolved_at", "duration_seconds", "grace_days", "grants",
     "first_failed_check",
 }  # fmt: skip
+# What the desk adds: a false positive's mark, who acknowledged it, the updates posted about it.
+DESK_FIELDS = {"false_positive_at", "acknowledged_at", "acknowledged_by", "updates"}
 
 
 @pytest.fixture
@@ -51,7 +53,7 @@ def test_a_declared_outage_is_created_and_listed_with_its_source_and_reason(clie
     assert response.status_code == 201, response.get_data(as_text=True)
     body = response.get_json()
     assert response.headers["Location"] == f"/api/ops/outages/{body['id']}"
-    assert set(body) == OUTAGE_FIELDS | {"source", "reason", "corrections", "history"}
+    assert set(body) == OUTAGE_FIELDS | DESK_FIELDS | {"source", "reason", "corrections", "history"}
     assert body["component"] == {"id": "pr-portal", "name": "Permanent residence portal"}
     assert (body["source"], body["reason"]) == ("declared", DECLARATION["reason"])
     assert (body["severity"], body["status"]) == ("partial_outage", "open")
@@ -72,7 +74,8 @@ def test_the_list_tells_observed_from_declared_and_can_show_either(client: Flask
         (declared, "declared", DECLARATION["reason"]),
         (observed, "observed", None),
     ]
-    assert all(set(o) == OUTAGE_FIELDS | {"source", "reason", "corrections", "history"} for o in everything)
+    fields = OUTAGE_FIELDS | DESK_FIELDS | {"source", "reason", "corrections", "history"}
+    assert all(set(o) == fields for o in everything)
     only = client.get("/api/ops/outages?source=declared", headers=bearer()).get_json()["outages"]
     assert [o["id"] for o in only] == [declared]
     assert client.get("/api/ops/outages?source=guessed", headers=bearer()).status_code == 400

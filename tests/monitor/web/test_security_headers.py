@@ -65,6 +65,7 @@ CALLS = [
     Call("GET", "/api/ops/paper-authorisations", 200, headers=AUTH),
     Call("GET", "/api/v1/paper-authorisations", 200),
     Call("GET", "/api/v1/paper-authorisations?current=maybe", 422),
+    Call("GET", "/api/ops/locations", 200, headers=AUTH),
     Call("GET", "/api/ops/outbox", 401),
     Call("GET", "/api/ops/outbox", 200, headers=AUTH),
     Call("GET", "/api/ops/cases/no-such-case", 401),
@@ -79,8 +80,21 @@ CALLS = [
     Call("GET", "/api/ops/letters", 401),
     Call("GET", "/api/ops/letters", 200, headers=AUTH),
     Call("GET", "/api/ops/notices", 200, headers=AUTH),
-    Call("GET", "/api/ops/locations", 200, headers=AUTH),
     Call("GET", "/api/ops/components", 200, headers=AUTH),
+    Call("POST", "/api/ops/outages/1/acknowledge", 404, headers=AUTH),
+    Call("POST", "/api/ops/outages/1/updates", 404, headers=AUTH, data=b"{}"),
+    Call("POST", "/api/ops/outages/1/false-positive", 404, headers=AUTH, data=b"{}"),
+    Call("GET", "/api/ops/me", 200, headers=AUTH),
+    Call("GET", "/api/ops/people", 401),
+    Call("GET", "/api/ops/people", 200, headers=AUTH),
+    Call("POST", "/api/ops/people", 422, headers=AUTH, data=b"{}"),
+    Call("POST", "/api/ops/people/nobody/tokens", 404, headers=AUTH),
+    Call("DELETE", "/api/ops/tokens/ab12cd34", 404, headers=AUTH),
+    Call("GET", "/api/ops/audit", 200, headers=AUTH),
+    Call("GET", "/ops/", 303),
+    Call("GET", "/ops/sign-in", 200),
+    Call("POST", "/ops/sign-in", 400, data=b"name=alice&password=wrong"),  # no CSRF token
+    Call("POST", "/ops/sign-out", 400),  # no CSRF token
     Call("GET", "/api/v1/verify/B8C7SG2A0CTSX", 404),
     Call("POST", "/api/v1/verify", 422, data=b""),
     Call("GET", "/letters/B8C7SG2A0CTSX.pdf", 404),
@@ -120,7 +134,7 @@ def test_every_answer_carries_a_content_security_policy_nosniff_and_no_framing(a
     ) as response:
         assert response.status_code == call.status, response.get_data(as_text=True)
         assert_protected(call.path, response.headers)
-        if call.path.startswith("/api/ops/"):
+        if call.path.startswith(("/api/ops/", "/ops/")):
             assert response.headers["Cache-Control"] == "no-store"
 
 

@@ -1,0 +1,1 @@
+"""People who read and act on the record: names, roles, API tokens and passwords (pure)."""
