@@ -29,9 +29,10 @@ def security_headers(path: str) -> dict[str, str]:
         "Content-Security-Policy": API_CSP if is_api_path(path) else PAGE_CSP,
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
-        # The dashboard's forms are checked over HTTPS against their Referer (flask-wtf's strict check),
-        # which a browser sends only if the page allows it: within the site only, never to another.
-        "Referrer-Policy": "same-origin" if path.startswith("/ops/") else "no-referrer",
+        # Forms (self-service and the dashboard) are checked over HTTPS against their Referer
+        # (flask-wtf's strict check), which a browser sends only if the page allows it: within the site
+        # only, never to another, so a case page's address never reaches a third party.
+        "Referrer-Policy": "same-origin",
         "Cross-Origin-Opener-Policy": "same-origin",
     }
     if path.startswith(("/api/ops/", "/ops/")):

@@ -14,11 +14,14 @@ import pytest
 from tests.conftest import ROOT
 
 FIGURES = ("record", "Slack", "summary.json", "Slack after record", "summary after record")
-GOALS = (
+OUTAGE_GOALS = (
     "outage recorded, after the switch",
-    "recovery recorded, after the switch",
     "outage in Slack, after recording",
     "outage on summary.json, after recording",
+)
+GOALS = (
+    *OUTAGE_GOALS,
+    "recovery recorded, after the switch",
     "recovery in Slack, after recording",
     "recovery on summary.json, after recording",
 )
@@ -35,7 +38,9 @@ def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def assert_figures_printed(done: subprocess.CompletedProcess[str], trials: int, processes: int) -> None:
+def assert_figures_printed(
+    done: subprocess.CompletedProcess[str], trials: int, processes: int, goals: tuple[str, ...] = GOALS
+) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "1-minute load average" in out
@@ -45,7 +50,7 @@ def assert_figures_printed(done: subprocess.CompletedProcess[str], trials: int, 
     for kind in ("outage", "recovery"):
         for figure in FIGURES:
             assert f"figure:   {kind} {figure} " in out
-    for goal in GOALS:
+    for goal in goals:
         assert f"goal:     {goal} " in out
     assert "page.updated_at advanced every time: yes" in out  # no cache inside the server
     assert f"checked:  each of the {trials} trials opened exactly one outage" in out
@@ -68,3 +73,32 @@ def test_the_detection_latency_benchmark_runs_distributed_and_checks_itself(post
 
     assert_figures_printed(done, trials=2, processes=3)
     assert "PortalWatch distributed (serve, worker, scheduler)" in done.stdout
+
+
+def assert_three_locations_with_quorum(done: subprocess.CompletedProcess[str], processes: int) -> None:
+    assert_figures_printed(done, trials=2, processes=processes, goals=OUTAGE_GOALS)
+    out = done.stdout
+    assert "from 3 locations (loc-1, loc-2, loc-3), quorum majority (2)" in out
+    assert "all 3 locations probed the target after every switch" in out
+    assert "goal:     recovery: none with several locations" in out
+    assert "goal:     recovery recorded" not in out  # the quorum issue's goals are for the outage only
+
+
+@pytest.mark.timeout(180)
+def test_the_benchmark_runs_three_locations_with_a_quorum_embedded() -> None:
+    # `serve` runs every location's checks itself: its dispatcher takes each probes.<location> queue.
+    done = run_bench("--trials", "2", "--mode", "embedded", "--locations", "3")
+
+    assert_three_locations_with_quorum(done, processes=1)
+    assert "PortalWatch embedded (serve)" in done.stdout
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.timeout(180)
+def test_the_benchmark_runs_three_locations_with_a_quorum_distributed(postgres_server: str) -> None:
+    # The bench's own Redis database (10), as the one-location run above: the two never run at once.
+    done = run_bench("--trials", "2", "--mode", "distributed", "--locations", "3")
+
+    assert_three_locations_with_quorum(done, processes=5)
+    assert "PortalWatch distributed (serve, worker-loc-1, worker-loc-2, worker-loc-3, scheduler)" in done.stdout

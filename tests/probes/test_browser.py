@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
-import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
@@ -19,10 +16,10 @@ from pydantic import ValidationError
 from probes.browser import BrowserProbeSpec, close_browser, run_browser_async, run_browser_probe
 from probes.browser import runner as browser_runner
 from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass, failed_step
+from tests.probes.loopback import LOCATION, LoopbackHandler, LoopbackServer, serve
 
 pytestmark = pytest.mark.timeout(60)
 
-LOCATION = "test-runner"
 PASSWORD = "hunter2-Ω&secret"
 
 
@@ -30,20 +27,8 @@ def _page(title: str, body: str) -> bytes:
     return f"<!doctype html><html><head><title>{title}</title></head><body>{body}</body></html>".encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     agents: ClassVar[list[str]] = []
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         _Handler.agents.append(self.headers.get("User-Agent", ""))
@@ -54,23 +39,22 @@ class _Handler(BaseHTTPRequestHandler):
                 '<input id="user" name="user"><input id="password" name="password" type="password">'
                 '<button type="submit">Sign in</button></form>'
             )
-            self._send(200, _page("Sign in", form))
+            self.answer(200, _page("Sign in", form))
         elif path == "/down":
-            self._send(503, _page("Down", "<p>Service unavailable</p>"))
+            self.answer(503, _page("Down", "<p>Service unavailable</p>"))
         elif path == "/dead-button":
-            self._send(200, _page("Dead", '<button id="go" type="button">Go</button>'))
+            self.answer(200, _page("Dead", '<button id="go" type="button">Go</button>'))
         elif path == "/set-cookie":
             body = '<a id="next" href="/cookies">next</a>'
-            self._send(200, _page("Cookie set", body), {"Set-Cookie": "visited=yes; Path=/"})
+            self.answer(200, _page("Cookie set", body), {"Set-Cookie": "visited=yes; Path=/"})
         elif path == "/cookies":
             marker = '<p id="has-cookie">yes</p>' if "visited=yes" in self.headers.get("Cookie", "") else ""
-            self._send(200, _page("Cookies", marker or '<p id="no-cookie">none</p>'))
+            self.answer(200, _page("Cookies", marker or '<p id="no-cookie">none</p>'))
         else:
-            self._send(404, _page("Not found", ""))
+            self.answer(404, _page("Not found", ""))
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        form = parse_qs(self.rfile.read(length).decode())
+        form = parse_qs(self.read_body().decode())
         user = form.get("user", [""])[0]
         password = form.get("password", [""])[0]
         if user == "probe" and password == PASSWORD:
@@ -78,20 +62,19 @@ class _Handler(BaseHTTPRequestHandler):
             escaped = html.escape(password)
             script = f"<script>console.error('login debug: pw=' + {password!r})</script>"
             body = f'<h1>Welcome, probe</h1><div id="dashboard">ok</div>{script}'
-            self._send(200, _page(f"Dashboard {escaped}", body))
+            self.answer(200, _page(f"Dashboard {escaped}", body))
         else:
-            self._send(200, _page("Sign in failed", "<p>Wrong password</p>"))
+            self.answer(200, _page("Sign in failed", "<p>Wrong password</p>"))
+
+
+class _Portal(LoopbackServer):
+    handler_class = _Handler
 
 
 @pytest.fixture(scope="module")
 def portal() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serve(_Portal()) as server:
+        yield server.base
 
 
 @pytest.fixture(scope="module")
@@ -237,11 +220,8 @@ def test_missing_selector_to_click_names_the_step(portal: str, loop_runner: asyn
     assert "screenshot" not in result.evidence
 
 
-def test_refused_port_is_a_connect_failure(loop_runner: asyncio.Runner) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    result = run(loop_runner, spec(f"http://127.0.0.1:{port}/", timeout="10s"))
+def test_refused_port_is_a_connect_failure(loop_runner: asyncio.Runner, closed_port: int) -> None:
+    result = run(loop_runner, spec(f"http://127.0.0.1:{closed_port}/", timeout="10s"))
     assert result.error_class is ErrorClass.CONNECT
     assert result.error == "could not load the page: ERR_CONNECTION_REFUSED"
     assert result.status_code is None and result.latency_ms is None

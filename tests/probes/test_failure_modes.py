@@ -13,29 +13,22 @@ covers the whole check, not each read), and each failure class inside a transact
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import ssl
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from probes.http import HttpProbeSpec
-from probes.http.aio import new_session, run_http_probe_async
-from probes.http.runner import run_http_probe
-from probes.result import CheckResult, ErrorClass, failed_step
-from probes.steps import StepsProbeSpec, run_steps_async
-from tests.probes.test_http_aio import _self_signed
+from probes.result import ErrorClass, failed_step
+from probes.steps import StepsProbeSpec
+from tests.probes import loopback
+from tests.probes.loopback import LoopbackHandler, LoopbackServer, Runner, serve, with_tls
+from tests.probes.loopback import run_steps as check
 
 pytestmark = pytest.mark.timeout(30)
 
-LOCATION = "test-runner"
 HOME = "<h1>Citizen portal</h1>"
 ERROR_PAGE = "<h1>Service unavailable</h1><p>Please try again later.</p>"
 # The gateway's answers, one per request, in fits and spurts.
@@ -43,42 +36,25 @@ BURSTS = [200, 200, 502, 502, 502, 200, 502, 200, 200, 502, 502, 200]
 STALL_START = 0.3  # seconds before a stalling page sends the first half of its body
 
 
-class GatewayServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), GatewayHandler)
-        self.lock = threading.Lock()
-        self.bursts = iter(BURSTS)
-        self.release = threading.Event()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # the probe hangs up on a stalled answer on purpose
-
-
-class GatewayHandler(BaseHTTPRequestHandler):
+class GatewayHandler(LoopbackHandler):
     """`/home` 200; `/gateway` the next of BURSTS; `/error-page` an error page served with 200; `/slow`
     200 after 300 ms; `/stall` headers at once, half the body STALL_START later, then nothing."""
 
-    server: GatewayServer
+    server: Gateway
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_GET(self) -> None:
         if self.path == "/home":
-            self._answer(200, HOME)
+            self.answer(200, HOME)
         elif self.path == "/gateway":
             with self.server.lock:
                 status = next(self.server.bursts)
-            self._answer(status, HOME if status == 200 else "<h1>502 Bad Gateway</h1>")
+            self.answer(status, HOME if status == 200 else "<h1>502 Bad Gateway</h1>")
         elif self.path == "/error-page":
-            self._answer(200, ERROR_PAGE)
+            self.answer(200, ERROR_PAGE)
         elif self.path == "/slow":
             time.sleep(0.3)
-            self._answer(200, HOME)
+            self.answer(200, HOME)
         elif self.path == "/stall":
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -91,85 +67,33 @@ class GatewayHandler(BaseHTTPRequestHandler):
             self.server.release.wait(5)  # the rest never comes while the probe waits
             self.close_connection = True
         else:
-            self._answer(404, "not found")
-
-    def _answer(self, status: int, body: str) -> None:
-        payload = body.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+            self.answer(404, "not found")
 
 
-@dataclass
-class Gateway:
-    server: GatewayServer
-    scheme: str = "http"
+class Gateway(LoopbackServer):
+    handler_class = GatewayHandler
+    request_queue_size = 64
 
-    def url(self, path: str) -> str:
-        host, port = self.server.server_address[:2]
-        return f"{self.scheme}://{host!s}:{port}{path}"
-
-
-def _serve(server: GatewayServer, scheme: str = "http") -> Iterator[Gateway]:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield Gateway(server, scheme)
-    finally:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    def __init__(self) -> None:
+        super().__init__()
+        self.bursts = iter(BURSTS)
 
 
 @pytest.fixture
 def gateway() -> Iterator[Gateway]:
-    yield from _serve(GatewayServer())
+    with serve(Gateway()) as server:
+        yield server
 
 
 @pytest.fixture
 def tls_gateway(tmp_path: Path) -> Iterator[Gateway]:
     """The same portal behind TLS with a self-signed certificate."""
-    server = GatewayServer()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*_self_signed(tmp_path))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    yield from _serve(server, "https")
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-Runner = Callable[[HttpProbeSpec], CheckResult]
-
-
-def _run_sync(spec: HttpProbeSpec) -> CheckResult:
-    return run_http_probe(spec, LOCATION)
-
-
-def _run_async(spec: HttpProbeSpec) -> CheckResult:
-    async def one() -> CheckResult:
-        async with new_session() as session:
-            return await run_http_probe_async(spec, LOCATION, session=session)
-
-    return asyncio.run(one())
-
-
-@pytest.fixture(params=[_run_sync, _run_async], ids=["sync", "async"])
-def run(request: pytest.FixtureRequest) -> Runner:
-    runner: Runner = request.param
-    return runner
+    with serve(with_tls(Gateway(), tmp_path)) as server:
+        yield server
 
 
 def http_spec(url: str, **fields: Any) -> HttpProbeSpec:
-    return HttpProbeSpec.model_validate({"id": "pr-home", "url": url, "timeout": "5s", **fields})
+    return loopback.http_spec(url, id="pr-home", **fields)
 
 
 def transaction(gateway: Gateway, second: dict[str, Any], *, timeout: str = "5s") -> StepsProbeSpec:
@@ -186,14 +110,6 @@ def transaction(gateway: Gateway, second: dict[str, Any], *, timeout: str = "5s"
             ],
         }
     )
-
-
-def check(spec: StepsProbeSpec) -> CheckResult:
-    async def main() -> CheckResult:
-        async with new_session() as session:
-            return await run_steps_async(spec, LOCATION, session=session)
-
-    return asyncio.run(main())
 
 
 # --- 502 in bursts ------------------------------------------------------------------------------------

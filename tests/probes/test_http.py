@@ -6,93 +6,52 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from probes import run_probe
-from probes.http import HttpProbeSpec
 from probes.http.runner import TRUNCATED, run_http_probe
 from probes.result import EVIDENCE_LIMIT, ErrorClass
+from tests.probes.loopback import LOCATION, LoopbackHandler, LoopbackServer, serve
+from tests.probes.loopback import http_spec as spec
 
 pytestmark = pytest.mark.timeout(10)
 
-LOCATION = "test-runner"
 SIGN_IN_PAGE = "<html><title>Citizen portal</title><body><form>Sign in</form></body></html>"
 
 
-@dataclass(frozen=True)
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class PortalServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), PortalHandler)
-        self.received: list[Received] = []
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Probes hang up on slow handlers on purpose; the broken pipes that follow are expected.
-        pass
-
-
-class PortalHandler(BaseHTTPRequestHandler):
-    server: PortalServer
-
+class PortalHandler(LoopbackHandler):
     def do_GET(self) -> None:
-        self._record(b"")
+        self.record()
         route = self.path.split("?")[0]
         if route == "/ok":
-            self._answer(200, SIGN_IN_PAGE)
+            self.answer(200, SIGN_IN_PAGE)
         elif route == "/down":
-            self._answer(503, "<h1>Down for maintenance</h1>", {"Retry-After": "120"})
+            self.answer(503, "<h1>Down for maintenance</h1>", {"Retry-After": "120"})
         elif route == "/forbidden":
-            self._answer(403, "<h1>Forbidden</h1>")
+            self.answer(403, "<h1>Forbidden</h1>")
         elif route == "/late":
             time.sleep(0.3)
-            self._answer(200, SIGN_IN_PAGE)
+            self.answer(200, SIGN_IN_PAGE)
         elif route == "/slow":
             time.sleep(1.5)
-            self._answer(200, SIGN_IN_PAGE)
+            self.answer(200, SIGN_IN_PAGE)
         elif route == "/drip":
             self._drip()
         elif route == "/hang-up":
             self.close_connection = True  # read the request, then close without a status line
         elif route == "/redirect":
-            self._answer(302, "", {"Location": "/ok"})
+            self.answer(302, "", {"Location": "/ok"})
         elif route == "/huge":
-            self._answer(200, "x" * 1_000_000)
+            self.answer(200, "x" * 1_000_000)
         else:
-            self._answer(404, "not found")
+            self.answer(404, "not found")
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        self._record(self.rfile.read(length))
-        self._answer(201, "created")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _record(self, body: bytes) -> None:
-        self.server.received.append(Received(self.command, self.path, dict(self.headers.items()), body))
-
-    def _answer(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
-        payload = body.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        self.record(self.read_body())
+        self.answer(201, "created")
 
     def _drip(self) -> None:
         self.send_response(200)
@@ -104,42 +63,14 @@ class PortalHandler(BaseHTTPRequestHandler):
             time.sleep(0.1)
 
 
-@dataclass
-class Portal:
-    server: PortalServer
-    base: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        host, port = self.server.server_address[:2]
-        self.base = f"http://{host!s}:{port}"
-
-    def url(self, path: str) -> str:
-        return self.base + path
+class Portal(LoopbackServer):
+    handler_class = PortalHandler
 
 
 @pytest.fixture
 def portal() -> Iterator[Portal]:
-    server = PortalServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield Portal(server)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def spec(url: str, **fields: Any) -> HttpProbeSpec:
-    return HttpProbeSpec.model_validate({"id": "portal-login", "url": url, "timeout": "5s", **fields})
+    with serve(Portal()) as server:
+        yield server
 
 
 def test_a_portal_answering_200_is_up_with_latency_and_evidence(portal: Portal) -> None:
@@ -336,7 +267,7 @@ def test_a_post_probe_delivers_its_body_and_headers(portal: Portal) -> None:
 
     assert result.ok
     assert result.evidence.startswith(f"POST {portal.url('/search')}\n")
-    [request] = portal.server.received
+    [request] = portal.received
     assert request.method == "POST" and request.path == "/search"
     assert request.headers["X-Probe"] == "portalwatch"
     assert request.headers["Content-Type"] == "application/json"

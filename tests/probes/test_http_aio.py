@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ipaddress
 import socket
-import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from probes.http import HttpProbeSpec, aio, runner
 from probes.http.aio import new_session, run_http_probe_async
 from probes.http.runner import TRUNCATED
 from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass
-from tests.probes.test_http import LOCATION, SIGN_IN_PAGE, Portal, PortalHandler, PortalServer, spec
+from tests.probes.loopback import LOCATION, serve, with_tls
+from tests.probes.loopback import http_spec as spec
+from tests.probes.loopback import run_async as probe
+from tests.probes.test_http import SIGN_IN_PAGE, Portal, PortalHandler
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -37,7 +32,7 @@ class AioPortalHandler(PortalHandler):
     def do_GET(self) -> None:
         if self.path == "/cut":
             # Promise 100 bytes, send 10, hang up: the connection breaks in the middle of the body.
-            self._record(b"")
+            self.record()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", "100")
@@ -45,68 +40,37 @@ class AioPortalHandler(PortalHandler):
             self.wfile.write(b"0123456789")
             self.close_connection = True
         elif self.path.startswith("/away?to="):
-            self._record(b"")
-            self._answer(302, "", {"Location": self.path.removeprefix("/away?to=")})
+            self.record()
+            self.answer(302, "", {"Location": self.path.removeprefix("/away?to=")})
         elif self.path == "/loop":
-            self._record(b"")
-            self._answer(302, "", {"Location": "/loop"})
+            self.record()
+            self.answer(302, "", {"Location": "/loop"})
         elif self.path in ("/french-utf-8", "/french-cp1252"):
             # No charset in the Content-Type: the probe has to work the encoding out from the bytes.
-            self._record(b"")
-            payload = FRENCH_PAGE.encode(self.path.removeprefix("/french-"))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.record()
+            self.answer(200, FRENCH_PAGE.encode(self.path.removeprefix("/french-")), content_type="text/html")
         else:
             super().do_GET()
 
 
-class AioPortalServer(PortalServer):
+class AioPortal(Portal):
     # Fifty checks connect at the same instant; the default backlog of 5 would drop most SYNs, and
     # the kernel retries a dropped one only a second later.
     request_queue_size = 128
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.RequestHandlerClass = AioPortalHandler
-
-
-def _serve(server: PortalServer, scheme: str = "http") -> Iterator[Portal]:
-    portal = Portal(server)
-    portal.base = portal.base.replace("http://", f"{scheme}://")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield portal
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    handler_class = AioPortalHandler
 
 
 @pytest.fixture
 def portal() -> Iterator[Portal]:
-    yield from _serve(AioPortalServer())
+    with serve(AioPortal()) as server:
+        yield server
 
 
 @pytest.fixture
 def tls_portal(tmp_path: Path) -> Iterator[Portal]:
     """The portal behind TLS with a self-signed certificate, which verification must refuse."""
-    server = AioPortalServer()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*_self_signed(tmp_path))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    yield from _serve(server, "https")
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    with serve(with_tls(AioPortal(), tmp_path)) as server:
+        yield server
 
 
 @pytest.fixture
@@ -118,14 +82,6 @@ def hung_port() -> Iterator[int]:
         sock.listen(16)
         port: int = sock.getsockname()[1]
         yield port
-
-
-def probe(probe_spec: HttpProbeSpec, **kwargs: Any) -> CheckResult:
-    async def one() -> CheckResult:
-        async with new_session() as session:
-            return await run_http_probe_async(probe_spec, LOCATION, session=session, **kwargs)
-
-    return asyncio.run(one())
 
 
 def timed(run: Callable[[], CheckResult]) -> tuple[CheckResult, float]:
@@ -243,7 +199,7 @@ def test_a_server_hanging_up_without_answering_is_a_connect_failure(portal: Port
     assert result.status_code is None
     # aiohttp sends a GET once more when its connection drops unanswered, so that a keep-alive
     # connection the server had already let go is not taken for an outage.
-    assert [request.path for request in portal.server.received] == ["/hang-up", "/hang-up"]
+    assert [request.path for request in portal.received] == ["/hang-up", "/hang-up"]
 
 
 def test_an_unresolvable_host_is_a_dns_failure() -> None:
@@ -275,7 +231,7 @@ def test_a_certificate_nobody_vouches_for_is_a_tls_failure(tls_portal: Portal) -
     where = tls_portal.base.removeprefix("https://")
     assert result.error.startswith(f"TLS with {where} failed: self")
     assert "signed certificate" in result.error
-    assert tls_portal.server.received == []  # verification failed before any request was sent
+    assert tls_portal.received == []  # verification failed before any request was sent
 
 
 def test_a_redirect_is_followed_and_recorded_in_the_evidence(portal: Portal) -> None:
@@ -300,7 +256,7 @@ def test_a_redirect_loop_is_given_up_after_as_many_hops_as_the_sync_runner_allow
     assert result.error == (
         f"request to {portal.base.removeprefix('http://')} failed with TooManyRedirects: Exceeded 30 redirects."
     )
-    assert len(portal.server.received) == 31  # the first request and 30 redirects followed, as with requests
+    assert len(portal.received) == 31  # the first request and 30 redirects followed, as with requests
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
@@ -331,7 +287,7 @@ def test_a_post_probe_delivers_its_body_and_headers_and_no_content_type_of_its_o
     without_type = spec(portal.url("/form"), method="post", body="q=1", expect_status=[201])
 
     assert probe(with_type).ok and probe(without_type).ok
-    first, second = portal.server.received
+    first, second = portal.received
     assert first.method == "POST" and first.path == "/search"
     assert first.headers["X-Probe"] == "portalwatch"
     assert first.headers["Content-Type"] == "application/json"
@@ -367,30 +323,7 @@ def test_a_hung_target_does_not_hold_up_the_checks_running_beside_it(portal: Por
     assert hung_result.error_class is ErrorClass.TIMEOUT
     assert all(result.ok for result in fast_results)
     assert len(finished) == 51 and finished[-1] == "hung"  # all fifty answered while the hung one waited
-    assert len(portal.server.received) == 50
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
+    assert len(portal.received) == 50
 
 
 def test_requests_go_through_the_environment_s_proxy_unless_no_proxy_names_the_host(

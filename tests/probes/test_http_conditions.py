@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +13,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from probes.http import HttpProbeSpec
-from probes.http.aio import new_session, run_http_probe_async
-from probes.http.runner import run_http_probe
 from probes.result import CheckResult, ErrorClass
-from tests.probes.test_http import LOCATION, SIGN_IN_PAGE, Portal
-from tests.probes.test_http_aio import AioPortalHandler, AioPortalServer, _self_signed, _serve
+from tests.probes.loopback import Runner, serve, with_tls
+from tests.probes.loopback import http_spec as spec
+from tests.probes.test_http import SIGN_IN_PAGE, Portal
+from tests.probes.test_http_aio import AioPortal, AioPortalHandler
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -27,78 +25,42 @@ ACCESS_DENIED_PAGE = "<html><body><h1>Access denied</h1><p>Your request was bloc
 HEALTHY = {"status": "ok", "version": 3, "maintenance": False, "checks": [{"name": "db", "up": True}]}
 DEGRADED = {**HEALTHY, "status": "degraded"}
 
-Runner = Callable[[HttpProbeSpec], CheckResult]
-
 
 class ConditionsHandler(AioPortalHandler):
     def do_GET(self) -> None:
         if self.path == "/access-denied":
             # The error page some gateways serve with a 200, which a status check alone takes for "up".
-            self._record(b"")
-            self._answer(200, ACCESS_DENIED_PAGE)
+            self.record()
+            self.answer(200, ACCESS_DENIED_PAGE)
         elif self.path in ("/health", "/health-degraded"):
-            self._record(b"")
+            self.record()
             document = HEALTHY if self.path == "/health" else DEGRADED
-            self._json(json.dumps(document))
+            self.answer(200, json.dumps(document), content_type="application/json")
         elif self.path == "/health-one":
-            self._record(b"")
-            self._json('{"status": 1}')
+            self.record()
+            self.answer(200, '{"status": 1}', content_type="application/json")
         elif self.path == "/with-headers":
-            self._record(b"")
-            self._answer(200, SIGN_IN_PAGE, {"X-Portal-State": "up", "Cache-Control": "no-store, private"})
+            self.record()
+            self.answer(200, SIGN_IN_PAGE, {"X-Portal-State": "up", "Cache-Control": "no-store, private"})
         else:
             super().do_GET()
 
-    def _json(self, text: str) -> None:
-        payload = text.encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
 
-
-class ConditionsServer(AioPortalServer):
-    def __init__(self) -> None:
-        super().__init__()
-        self.RequestHandlerClass = ConditionsHandler
+class ConditionsPortal(AioPortal):
+    handler_class = ConditionsHandler
 
 
 @pytest.fixture
 def portal() -> Iterator[Portal]:
-    yield from _serve(ConditionsServer())
+    with serve(ConditionsPortal()) as server:
+        yield server
 
 
 @pytest.fixture
 def tls_portal(tmp_path: Path) -> Iterator[Portal]:
     """The portal behind TLS with a self-signed certificate, which verification refuses."""
-    server = ConditionsServer()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*_self_signed(tmp_path))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    yield from _serve(server, "https")
-
-
-def _run_sync(probe_spec: HttpProbeSpec) -> CheckResult:
-    return run_http_probe(probe_spec, LOCATION)
-
-
-def _run_async(probe_spec: HttpProbeSpec) -> CheckResult:
-    async def one() -> CheckResult:
-        async with new_session() as session:
-            return await run_http_probe_async(probe_spec, LOCATION, session=session)
-
-    return asyncio.run(one())
-
-
-@pytest.fixture(params=[_run_sync, _run_async], ids=["sync", "async"])
-def run(request: pytest.FixtureRequest) -> Runner:
-    runner: Runner = request.param
-    return runner
-
-
-def spec(url: str, **fields: Any) -> HttpProbeSpec:
-    return HttpProbeSpec.model_validate({"id": "portal-login", "url": url, "timeout": "5s", **fields})
+    with serve(with_tls(ConditionsPortal(), tmp_path)) as server:
+        yield server
 
 
 def assert_assertion(result: CheckResult, error: str) -> None:
@@ -219,7 +181,7 @@ def test_a_redirect_not_followed_is_the_answer_judged(portal: Portal, run: Runne
     assert result.status_code == 302
     assert "location: /ok" in result.evidence
     assert "redirect(s)" not in result.evidence
-    assert [request.path for request in portal.server.received] == ["/redirect"]
+    assert [request.path for request in portal.received] == ["/redirect"]
 
 
 def test_a_redirect_not_followed_fails_a_probe_expecting_200(portal: Portal, run: Runner) -> None:
@@ -237,7 +199,7 @@ def test_a_self_signed_certificate_is_refused_by_default(tls_portal: Portal, run
 
     assert result.error_class is ErrorClass.TLS
     assert "TLS verification: off" not in result.evidence
-    assert tls_portal.server.received == []
+    assert tls_portal.received == []
 
 
 def test_a_self_signed_certificate_is_accepted_with_verification_off(tls_portal: Portal, run: Runner) -> None:

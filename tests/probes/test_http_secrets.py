@@ -6,29 +6,24 @@ the result, in whatever form the portal or the HTTP library returns it: both run
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, quote, quote_plus, unquote_plus, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import pytest
 from pydantic import ValidationError
 
 from probes import parse_spec
 from probes.http import HttpProbeSpec
-from probes.http.aio import new_session, run_http_probe_async
-from probes.http.runner import run_http_probe
 from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass
 from probes.secrets import REDACTED
+from tests.probes import loopback
+from tests.probes.loopback import LoopbackHandler, LoopbackServer, Runner, serve
 
 pytestmark = pytest.mark.timeout(20)
 
-LOCATION = "test-runner"
 TOKEN_ENV = "PORTALWATCH_TEST_HTTP_TOKEN"
 PASSWORD_ENV = "PORTALWATCH_TEST_HTTP_PASSWORD"
 # A header carries ASCII; each character here is changed by some encoding (form, URL, HTML, JSON, repr).
@@ -60,26 +55,7 @@ def assert_no_secret(result: CheckResult) -> None:
             assert form not in shown, f"{form!r} is in the result"
 
 
-@dataclass(frozen=True)
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class EchoServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), EchoHandler)
-        self.received: list[Received] = []
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
-class EchoHandler(BaseHTTPRequestHandler):
+class EchoHandler(LoopbackHandler):
     """A careless portal: it answers with everything it was sent, in every form a page may show it.
 
     `/echo` answers 403, `/echo-ok` 200; `/redirect` sends the client to `/echo` with the same query;
@@ -87,68 +63,37 @@ class EchoHandler(BaseHTTPRequestHandler):
     puts the query's `key` where the evidence is cut.
     """
 
-    server: EchoServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
     def do_GET(self) -> None:
         self._echo(b"")
 
     def do_POST(self) -> None:
-        self._echo(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        self._echo(self.read_body())
 
     def _echo(self, body: bytes) -> None:
-        self.server.received.append(Received(self.command, self.path, dict(self.headers.items()), body))
+        self.record(body)
         parts = urlsplit(self.path)
         key = parse_qs(parts.query).get("key", [""])[0]
         authorization = self.headers.get("Authorization", "")
         if parts.path == "/redirect":
-            self._answer(302, "", {"Location": f"/echo?{parts.query}"})
+            self.answer(302, "", {"Location": f"/echo?{parts.query}"})
         elif parts.path == "/long-echo":
-            self._answer(200, "ok", {"X-Echo": "a" * 190 + authorization + "b" * 100})
+            self.answer(200, "ok", {"X-Echo": "a" * 190 + authorization + "b" * 100})
         elif parts.path == "/straddle":
             # The key over and over across both cuts: the body's at EVIDENCE_LIMIT, the evidence's a little before.
-            self._answer(403, "x" * (EVIDENCE_LIMIT - 400) + key * 30 + "y" * 100)
+            self.answer(403, "x" * (EVIDENCE_LIMIT - 400) + key * 30 + "y" * 100)
         else:
-            text = body.decode("utf-8", errors="replace")
-            echoed = [self.requestline, *(f"{n}: {v}" for n, v in self.headers.items()), text, unquote_plus(text), key]
-            page = "\n".join(echoed)
-            page = f"<pre>{page}</pre><pre>{html.escape(page)}</pre><script>{json.dumps(echoed)}</script>"
             status = 200 if parts.path == "/echo-ok" else 403
-            self._answer(status, page, {"X-Echo": authorization, "Location": self.path})
-
-    def _answer(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
-        payload = body.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
+            self.answer(status, self.echo(body, [key]), {"X-Echo": authorization, "Location": self.path})
 
 
-@dataclass
-class Portal:
-    server: EchoServer
-
-    def url(self, path: str) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}{path}"
+class Portal(LoopbackServer):
+    handler_class = EchoHandler
 
 
 @pytest.fixture
 def portal() -> Iterator[Portal]:
-    server = EchoServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield Portal(server)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve(Portal()) as server:
+        yield server
 
 
 @pytest.fixture
@@ -157,29 +102,8 @@ def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
 
 
-Runner = Callable[[HttpProbeSpec], CheckResult]
-
-
-def _run_sync(spec: HttpProbeSpec) -> CheckResult:
-    return run_http_probe(spec, LOCATION)
-
-
-def _run_async(spec: HttpProbeSpec) -> CheckResult:
-    async def one() -> CheckResult:
-        async with new_session() as session:
-            return await run_http_probe_async(spec, LOCATION, session=session)
-
-    return asyncio.run(one())
-
-
-@pytest.fixture(params=[_run_sync, _run_async], ids=["sync", "async"])
-def run(request: pytest.FixtureRequest) -> Runner:
-    runner: Runner = request.param
-    return runner
-
-
 def spec(url: str, **fields: Any) -> HttpProbeSpec:
-    return HttpProbeSpec.model_validate({"id": "rep-api", "url": url, "timeout": "5s", **fields})
+    return loopback.http_spec(url, id="rep-api", **fields)
 
 
 def signed(portal: Portal, path: str, **fields: Any) -> HttpProbeSpec:
@@ -200,7 +124,7 @@ def signed(portal: Portal, path: str, **fields: Any) -> HttpProbeSpec:
 def test_the_values_are_sent_where_the_spec_puts_them_and_redacted_from_a_failure(portal: Portal, run: Runner) -> None:
     result = run(signed(portal, "/echo"))
 
-    [received] = portal.server.received
+    [received] = portal.received
     assert parse_qs(urlsplit(received.path).query) == {"user": ["probe"], "key": [PASSWORD]}
     assert received.headers["Authorization"] == f"Bearer {TOKEN}"
     assert received.headers["X-Api-Key"] == TOKEN
@@ -263,7 +187,7 @@ def test_a_probe_without_references_is_sent_as_written(portal: Portal, run: Runn
     result = run(spec(portal.url("/echo-ok?key=%24%7Bnot-a-reference%7D"), headers={"X-Plain": "a b"}))
 
     assert result.ok, result.error
-    [received] = portal.server.received
+    [received] = portal.received
     assert received.headers["X-Plain"] == "a b"
     assert parse_qs(urlsplit(received.path).query) == {"key": ["${not-a-reference}"]}
 
@@ -284,7 +208,7 @@ def test_an_unset_variable_fails_the_check_without_sending_anything(
     assert result.error == f"environment variable {PASSWORD_ENV} is not set"
     assert result.status_code is None and result.latency_ms is None
     assert result.evidence.splitlines()[-1] == f"not sent: environment variable {PASSWORD_ENV} is not set"
-    assert portal.server.received == []
+    assert portal.received == []
     assert_no_secret(result)
 
 
@@ -297,7 +221,7 @@ def test_a_value_no_header_can_carry_fails_the_check_without_sending_it(
 
     assert result.error_class is ErrorClass.ASSERTION
     assert result.error == "header Authorization: its value holds a line break or NUL, which a header cannot carry"
-    assert portal.server.received == []
+    assert portal.received == []
     assert_no_secret(result)
 
 
@@ -308,7 +232,7 @@ def test_the_value_is_read_when_the_check_runs(portal: Portal, run: Runner, monk
     monkeypatch.setenv(PASSWORD_ENV, "second")
     run(probe)
 
-    keys = [parse_qs(urlsplit(received.path).query)["key"] for received in portal.server.received]
+    keys = [parse_qs(urlsplit(received.path).query)["key"] for received in portal.received]
     assert keys == [["first"], ["second"]]
 
 

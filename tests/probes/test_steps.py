@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus
 
@@ -22,16 +20,18 @@ from probes.http.aio import new_session
 from probes.result import EVIDENCE_LIMIT, CheckResult, ErrorClass
 from probes.steps import StepsProbeSpec, run_steps_async, run_steps_probe
 from probes.steps.runner import REDACTED, _Secrets, upload_bytes
+from tests.probes.loopback import LOCATION, LoopbackHandler, LoopbackServer, serve
+from tests.probes.loopback import run_steps as check
 
 pytestmark = pytest.mark.timeout(30)
 
-LOCATION = "test-runner"
 CSRF = "csrf-7f3a9c"
 SESSION = "session-b41d"
 PASSWORD_ENV = "PORTALWATCH_TEST_STEPS_PASSWORD"
 # Characters that every encoding changes, so an echo in any of them would show if it slipped through.
 PASSWORD = "s3cr3t&p@ss wörd/<x>"
 MAX_UPLOAD = 2 * 1024 * 1024
+JSON = "application/json; charset=utf-8"
 SIGN_IN_PAGE = f'<html><form method="post"><input type="hidden" name="csrf" value="{CSRF}"></form></html>'
 
 
@@ -44,51 +44,12 @@ class PortalState:
     requests: list[str] = field(default_factory=list)
 
 
-class PortalServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # Checks run one after another, but each connection the pool opens waits in the backlog first.
-    request_queue_size = 64
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), PortalHandler)
-        self.state = PortalState()
-        self.lock = threading.Lock()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # The probe hangs up on the stalled handler on purpose; its broken pipe is expected.
-        pass
-
-
-class PortalHandler(BaseHTTPRequestHandler):
-    server: PortalServer
+class PortalHandler(LoopbackHandler):
+    server: Portal
     protocol_version = "HTTP/1.1"  # keep-alive, as a real portal: the pool reuses connections
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _signed_in(self) -> bool:
         return f"session={SESSION}" in self.headers.get("Cookie", "")
-
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0], 16)
-                chunk = self.rfile.read(size + 2)[:size]
-                if not size:
-                    return b"".join(chunks)
-                chunks.append(chunk)
-        return self.rfile.read(int(self.headers.get("Content-Length", "0")))
-
-    def _answer(self, status: int, body: str, headers: dict[str, str] | None = None, kind: str = "text/html") -> None:
-        payload = body.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", f"{kind}; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
 
     def _record(self) -> None:
         with self.server.lock:
@@ -98,50 +59,50 @@ class PortalHandler(BaseHTTPRequestHandler):
         self._record()
         state = self.server.state
         if self.path.split("?")[0] == "/home":
-            self._answer(200, "<h1>Citizen portal</h1>")
+            self.answer(200, "<h1>Citizen portal</h1>")
         elif self.path == "/sign-in":
-            self._answer(200, SIGN_IN_PAGE)
+            self.answer(200, SIGN_IN_PAGE)
         elif self.path == "/stall":
             time.sleep(1.5)
-            self._answer(200, "too late")
+            self.answer(200, "too late")
         elif self.path.startswith("/documents/"):
             doc = self.path.removeprefix("/documents/")
             if not self._signed_in():
-                self._answer(401, "sign in first")
+                self.answer(401, "sign in first")
             elif doc in state.documents and not state.lose_documents:
-                self._answer(200, json.dumps({"id": doc, "size": state.documents[doc]}), kind="application/json")
+                self.answer(200, json.dumps({"id": doc, "size": state.documents[doc]}), content_type=JSON)
             else:
-                self._answer(404, "no such document")
+                self.answer(404, "no such document")
         else:
-            self._answer(404, "not found")
+            self.answer(404, "not found")
 
     def do_POST(self) -> None:
         self._record()
-        body = self._body()  # read in full even when refusing it, so the answer is what the client sees
+        body = self.read_body()  # read in full even when refusing it, so the answer is what the client sees
         state = self.server.state
         if self.path == "/sign-in":
             form = {key: values[0] for key, values in parse_qs(body.decode("utf-8")).items()}
             good = form.get("user") == "probe" and form.get("password") == PASSWORD and form.get("csrf") == CSRF
             if good and not state.refuse_sign_in:
-                self._answer(302, "", {"Location": "/home", "Set-Cookie": f"session={SESSION}; Path=/; HttpOnly"})
+                self.answer(302, "", {"Location": "/home", "Set-Cookie": f"session={SESSION}; Path=/; HttpOnly"})
             else:
                 # A careless portal echoes what it was sent, in every form a probe could see it.
                 echo = f"{body.decode('utf-8')} {form.get('password', '')} {html.escape(form.get('password', ''))}"
-                self._answer(403, f"<h1>Access denied</h1><pre>{echo}</pre>")
+                self.answer(403, f"<h1>Access denied</h1><pre>{echo}</pre>")
         elif self.path == "/documents":
             if not self._signed_in():
-                self._answer(401, "sign in first")
+                self.answer(401, "sign in first")
             elif len(body) > MAX_UPLOAD:
-                self._answer(413, "file too large")
+                self.answer(413, "file too large")
             elif b'filename="probe.pdf"' not in body or not body.count(b"%PDF-1.4"):
-                self._answer(400, "no file")
+                self.answer(400, "no file")
             else:
                 with self.server.lock:
                     doc = f"doc-{len(state.documents) + 1}"
                     state.documents[doc] = len(body)
-                self._answer(201, json.dumps({"id": doc}), kind="application/json")
+                self.answer(201, json.dumps({"id": doc}), content_type=JSON)
         else:
-            self._answer(404, "not found")
+            self.answer(404, "not found")
 
     def do_DELETE(self) -> None:
         self._record()
@@ -149,33 +110,23 @@ class PortalHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.state.deleted.append(doc)
             self.server.state.documents.pop(doc, None)
-        self._answer(200, "deleted")
+        self.answer(200, "deleted")
 
 
-@dataclass
-class Portal:
-    server: PortalServer
+class Portal(LoopbackServer):
+    handler_class = PortalHandler
+    # Checks run one after another, but each connection the pool opens waits in the backlog first.
+    request_queue_size = 64
 
-    @property
-    def state(self) -> PortalState:
-        return self.server.state
-
-    def url(self, path: str) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}{path}"
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = PortalState()
 
 
 @pytest.fixture
 def portal() -> Iterator[Portal]:
-    server = PortalServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield Portal(server)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve(Portal()) as server:
+        yield server
 
 
 @pytest.fixture
@@ -226,16 +177,6 @@ def transaction(portal: Portal, *, size: str = "1MB", timeout: str = "10s", **ex
             **extra,
         }
     )
-
-
-def check(spec: StepsProbeSpec) -> CheckResult:
-    """One check as the engine runs it: on its loop, given the loop's shared session."""
-
-    async def main() -> CheckResult:
-        async with new_session() as session:
-            return await run_steps_async(spec, LOCATION, session=session)
-
-    return asyncio.run(main())
 
 
 # --- runs ---------------------------------------------------------------------------------------------
@@ -385,7 +326,7 @@ def test_the_deadline_cuts_a_stalled_step(portal: Portal, password: str) -> None
 
     assert time.perf_counter() - start < 1.2
     assert result.error_class is ErrorClass.TIMEOUT
-    host, port = portal.server.server_address[:2]
+    host, port = portal.server_address[:2]
     assert result.error == f"step 'stall': no response from {host!s}:{port} within the check's 500 ms deadline"
     assert result.status_code is None and result.latency_ms is None
     assert "== step 3 'after': skipped" in result.evidence

@@ -14,10 +14,9 @@ import pytest
 from probes import run_probe
 from probes.result import CheckResult, ErrorClass
 from probes.tcp import TcpProbeSpec, run_tcp_async, run_tcp_probe
+from tests.probes.loopback import LOCATION
 
 pytestmark = pytest.mark.timeout(20)
-
-LOCATION = "test-runner"
 
 
 @pytest.fixture
@@ -27,14 +26,6 @@ def listening_port() -> Iterator[int]:
         sock.listen(16)
         port: int = sock.getsockname()[1]
         yield port
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.fixture

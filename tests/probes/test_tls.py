@@ -15,17 +15,17 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from probes import run_probe
 from probes.result import CheckResult, ErrorClass
 from probes.tls import TlsProbeSpec, run_tls_async, run_tls_probe
+from tests.probes.loopback import LOCATION, write_pem
 
 pytestmark = pytest.mark.timeout(20)
 
-LOCATION = "test-runner"
 NOW = dt.datetime.now(dt.UTC)
 
 
@@ -68,18 +68,7 @@ class Pki:
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
             .sign(issuer.key, hashes.SHA256())
         )
-        return _write(self.directory, label, certificate, key)
-
-
-def _write(
-    directory: Path, label: str, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey
-) -> tuple[Path, Path]:
-    cert_path, key_path = directory / f"{label}.pem", directory / f"{label}.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
+        return write_pem(self.directory, label, certificate, key)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +107,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    ca_file, _ = _write(directory, "ca", certificate, key)
+    ca_file, _ = write_pem(directory, "ca", certificate, key)
     return Pki(directory, Issuer(name, key), ca_file)
 
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from sqlalchemy import select
 
@@ -15,11 +12,12 @@ from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import CheckKind
 from monitor.storage.models import Check
+from tests.probes.loopback import LoopbackHandler, LoopbackServer, serve
 
 SLOT = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
 
-class Target(BaseHTTPRequestHandler):
+class Target(LoopbackHandler):
     """`/ok/<n>` 200, `/down/<n>` 503, `/hang/<n>` no answer until released (then 200), `/drip/<n>` a byte
     every 100 ms, `/switch/<n>` 200 while the server's `switch_on` is set, else 503."""
 
@@ -47,37 +45,20 @@ class Target(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *args: Any) -> None:
-        pass
 
-
-class TargetServer(ThreadingHTTPServer):
-    daemon_threads = True
+class TargetServer(LoopbackServer):
+    handler_class = Target
     request_queue_size = 512  # hundreds of checks connect at the same instant
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Target)
-        self.release = threading.Event()
+        super().__init__()
         self.switch_on = threading.Event()
         self.agents: list[str] = []
 
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
-
-@contextmanager
-def serving() -> Iterator[TargetServer]:
-    server = TargetServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def serving() -> AbstractContextManager[TargetServer]:
+    """A target server on a thread; its `release` lets hanging and dripping requests go when it stops."""
+    return serve(TargetServer())
 
 
 def config(base: str, probes: dict[str, str], *, locations: str = "", threshold: int = 2, timeout: str = "1s") -> str:

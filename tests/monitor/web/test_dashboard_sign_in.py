@@ -69,7 +69,7 @@ def test_the_dashboard_sends_strangers_to_sign_in(app: Flask) -> None:
     assert page.headers["Cache-Control"] == "no-store"
     # Its forms are checked against their Referer over HTTPS: the browser must send it, within the site only.
     assert page.headers["Referrer-Policy"] == "same-origin"
-    assert client.get("/").headers["Referrer-Policy"] == "no-referrer"
+    assert client.get("/").headers["Referrer-Policy"] == "same-origin"
 
 
 def test_signing_in_starts_a_session_that_names_the_person(app: Flask) -> None:

@@ -255,6 +255,22 @@ def test_a_malformed_code_is_a_422_page_naming_the_error_beside_the_field(client
     assert field["value"] == "not a code!"  # what they typed stays, to correct
 
 
+def test_over_https_a_form_posted_from_the_site_passes_the_csrf_referer_check(client: FlaskClient) -> None:
+    https = "https://status.test"
+    page = client.get("/verify?lang=en", base_url=https)
+    # The browser sends the Referer within the site only because the page allows it.
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert found
+    answer = client.post(
+        "/verify?lang=en",
+        data={"csrf_token": found.group(1), "code": "not a code!"},
+        base_url=https,
+        headers={"Referer": f"{https}/verify?lang=en"},
+    )
+    assert answer.status_code == 422  # past the CSRF check, to the form's own validation
+
+
 def test_a_good_code_typed_loosely_leads_to_its_letter(client: FlaskClient, runtime: Runtime) -> None:
     code = attestation_code(runtime)
     token = csrf_token(client, "/verify?lang=fr")
