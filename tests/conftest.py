@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import tempfile
 import threading
 import uuid
@@ -29,7 +30,7 @@ from demo.portal import FlakyPortal
 from monitor.config import Config, parse_config
 from monitor.runtime import Runtime
 from monitor.settings import Settings
-from monitor.storage.engine import transaction, utcnow
+from monitor.storage.engine import make_engine, transaction, utcnow
 from monitor.storage.migrate import migrate
 from monitor.usecases.checks import record_check
 from monitor.usecases.configure import apply_config
@@ -88,11 +89,64 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    """Run the test on both storage back ends the product supports."""
+def empty_database_url(request: pytest.FixtureRequest) -> str:
+    """A brand-new, empty database on each storage back end the product supports (for migration tests)."""
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(name)
     return url
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the latest schema, made once per run: each test gets a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "portalwatch.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_server: str) -> Iterator[str]:
+    """A PostgreSQL database at the latest schema, made once per run: each test's is created from it."""
+    name = f"pw_template_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(postgres_server).set(database=name).render_as_string(hide_password=False))
+    migrate(engine)
+    engine.dispose()  # CREATE DATABASE ... TEMPLATE needs the template to have no connections
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Run the test on both storage back ends the product supports, each a new database already at the
+    latest schema (migrating one per test was most of the suite's time; the migrations have tests of
+    their own on empty databases, `empty_database_url`)."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("migrated_sqlite")
+        path = tmp_path / "portalwatch.db"
+        # The backup API, not a file copy: it carries what the WAL holds too.
+        with sqlite3.connect(template) as source, sqlite3.connect(path) as target:
+            source.backup(target)
+        source.close()
+        target.close()
+        yield f"sqlite:///{path}"
+        return
+    server: str = request.getfixturevalue("postgres_server")
+    template_name: str = request.getfixturevalue("migrated_postgres")
+    name = f"pw_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture

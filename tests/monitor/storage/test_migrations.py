@@ -16,8 +16,8 @@ from monitor.storage.engine import Base, make_engine
 from monitor.storage.migrate import alembic_config, migrate
 
 
-def test_migrations_match_the_models_and_can_run_twice(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_migrations_match_the_models_and_can_run_twice(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     migrate(engine)
     migrate(engine)  # every process migrates at start; a second run must be a no-op
     with engine.connect() as connection:
@@ -29,9 +29,9 @@ def test_migrations_match_the_models_and_can_run_twice(database_url: str) -> Non
     engine.dispose()
 
 
-def test_every_enum_column_has_the_check_constraint_the_models_declare(database_url: str) -> None:
+def test_every_enum_column_has_the_check_constraint_the_models_declare(empty_database_url: str) -> None:
     # compare_metadata does not look at CHECK constraints, so this does.
-    engine = make_engine(database_url)
+    engine = make_engine(empty_database_url)
     migrate(engine)
     inspector = inspect(engine)
     for table in Base.metadata.sorted_tables:
@@ -42,8 +42,8 @@ def test_every_enum_column_has_the_check_constraint_the_models_declare(database_
     engine.dispose()
 
 
-def test_the_database_refuses_a_state_the_code_does_not_know(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_the_database_refuses_a_state_the_code_does_not_know(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     migrate(engine)
     with pytest.raises(IntegrityError), engine.begin() as connection:
         connection.execute(
@@ -56,8 +56,10 @@ def test_the_database_refuses_a_state_the_code_does_not_know(database_url: str) 
     engine.dispose()
 
 
-def test_an_event_the_old_outbox_gave_up_on_is_owed_again_to_both_consumers_after_upgrading(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_an_event_the_old_outbox_gave_up_on_is_owed_again_to_both_consumers_after_upgrading(
+    empty_database_url: str,
+) -> None:
+    engine = make_engine(empty_database_url)
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -98,9 +100,9 @@ def test_an_event_the_old_outbox_gave_up_on_is_owed_again_to_both_consumers_afte
 
 
 def test_checks_recorded_before_evidence_pieces_keep_their_rows_and_the_revision_can_be_undone(
-    database_url: str,
+    empty_database_url: str,
 ) -> None:
-    engine = make_engine(database_url)
+    engine = make_engine(empty_database_url)
     config = alembic_config()
     now = datetime(2026, 11, 20, 14, 0)
     with engine.begin() as connection:
@@ -142,8 +144,8 @@ def test_checks_recorded_before_evidence_pieces_keep_their_rows_and_the_revision
     engine.dispose()
 
 
-def test_people_and_the_audit_log_come_off_and_go_back_on(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_people_and_the_audit_log_come_off_and_go_back_on(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     migrate(engine)
     config = alembic_config()
     with engine.begin() as connection:
