@@ -10,6 +10,11 @@ Where an outage counts from and to is decided here, once, for every rule:
   grow. Relief is recomputed every `relief.interval`, so this trails "now" by one check interval;
 - still open, declared: to now (ops said it is down and there is no other evidence to wait for).
 
+Monitoring gaps (monitor's `monitoring_gaps`: nobody watched the component) are cut out of an observed
+outage that spans one: nothing was seen then, so the record does not say the portal was down. Provisional
+relief never reached into a gap (it stops at the last failed check before it), so nothing given is taken
+back. A declared outage is ops' statement and is not cut.
+
 An outage ops marked a false positive is not read at all: nothing new rests on it, and the engine's
 never-worse-off rule keeps what was already given.
 """
@@ -25,7 +30,14 @@ from sqlalchemy.orm import Session
 from exemptions.policy.maintenance import occurrences
 from exemptions.policy.model import Downtime, MaintenanceWindow
 from monitor.storage.enums import OutageSource, Severity
-from monitor.storage.models import Maintenance, MaintenanceComponent, Outage, OutageChange, OutageCorrection
+from monitor.storage.models import (
+    Maintenance,
+    MaintenanceComponent,
+    MonitoringGap,
+    Outage,
+    OutageChange,
+    OutageCorrection,
+)
 
 
 def outage_ref(outage_id: int) -> str:
@@ -80,7 +92,50 @@ def severity_parts(
     return parts
 
 
-def _severity_history(session: Session, outage_ids: list[int]) -> dict[int, list[tuple[datetime, Severity]]]:
+def without_gaps(
+    parts: list[tuple[Severity, datetime, datetime]], gaps: list[tuple[datetime, datetime]]
+) -> list[tuple[Severity, datetime, datetime]]:
+    """The parts of an outage with the monitoring gaps cut out (gaps sorted by start, not overlapping
+    one another). A part wholly inside a gap disappears; one that spans a gap becomes two."""
+    kept: list[tuple[Severity, datetime, datetime]] = []
+    for severity, start, end in parts:
+        cursor = start
+        for gap_start, gap_end in gaps:
+            if gap_end <= cursor or gap_start >= end:
+                continue
+            if gap_start > cursor:
+                kept.append((severity, cursor, gap_start))
+            cursor = max(cursor, gap_end)
+            if cursor >= end:
+                break
+        if cursor < end:
+            kept.append((severity, cursor, end))
+    return kept
+
+
+def gaps_of(
+    session: Session, component_ids: set[str], *, since: datetime, until: datetime, now: datetime
+) -> dict[str, list[tuple[datetime, datetime]]]:
+    """Each component's monitoring gaps overlapping [since, until], as (start, end) sorted by start; an
+    open gap ends at `now`."""
+    found: dict[str, list[tuple[datetime, datetime]]] = {}
+    if not component_ids:
+        return found
+    rows = session.execute(
+        select(MonitoringGap.component_id, MonitoringGap.started_at, MonitoringGap.ended_at)
+        .where(
+            MonitoringGap.component_id.in_(sorted(component_ids)),
+            MonitoringGap.started_at <= until,
+            or_(MonitoringGap.ended_at.is_(None), MonitoringGap.ended_at >= since),
+        )
+        .order_by(MonitoringGap.component_id, MonitoringGap.started_at)
+    )
+    for component_id, started_at, ended_at in rows:
+        found.setdefault(component_id, []).append((started_at, max(ended_at or now, started_at)))
+    return found
+
+
+def severity_history(session: Session, outage_ids: list[int]) -> dict[int, list[tuple[datetime, Severity]]]:
     history: dict[int, list[tuple[datetime, Severity]]] = {}
     if not outage_ids:
         return history
@@ -122,13 +177,18 @@ def load_record(session: Session, *, since: datetime, until: datetime, now: date
         )
         .order_by(Outage.id)
     ).all()
-    history = _severity_history(session, [o.id for o in outages if o.source == OutageSource.OBSERVED])
+    observed = [o for o in outages if o.source == OutageSource.OBSERVED]
+    history = severity_history(session, [o.id for o in observed])
+    gaps = gaps_of(session, {o.component_id for o in observed}, since=since, until=until, now=now)
     downtimes = []
     for outage in outages:
         start, end, is_open = counted_bounds(outage, now=now)
         if end < since or start > until:
             continue
-        for severity, part_start, part_end in severity_parts(outage.severity, history.get(outage.id, []), start, end):
+        parts = severity_parts(outage.severity, history.get(outage.id, []), start, end)
+        if outage.source == OutageSource.OBSERVED:
+            parts = without_gaps(parts, gaps.get(outage.component_id, []))
+        for severity, part_start, part_end in parts:
             downtimes.append(
                 Downtime(
                     ref=outage_ref(outage.id),
@@ -139,10 +199,10 @@ def load_record(session: Session, *, since: datetime, until: datetime, now: date
                     open=is_open,
                 )
             )
-    return Record(downtimes=tuple(downtimes), maintenance=tuple(_maintenance(session, since, until)))
+    return Record(downtimes=tuple(downtimes), maintenance=tuple(maintenance_windows(session, since, until)))
 
 
-def _maintenance(session: Session, since: datetime, until: datetime) -> list[MaintenanceWindow]:
+def maintenance_windows(session: Session, since: datetime, until: datetime) -> list[MaintenanceWindow]:
     rows = session.execute(
         select(Maintenance, MaintenanceComponent.component_id)
         .join(MaintenanceComponent, MaintenanceComponent.maintenance_id == Maintenance.id)

@@ -254,6 +254,34 @@ class Outage(Base):
     component: Mapped[Component] = relationship()
 
 
+class MonitoringGap(Base):
+    """A time nobody watched a component: from the last check anyone saw (or its set-up) to the first
+    check after. Written when the component is marked `unknown` and closed when checks resume.
+
+    A gap counts neither as uptime nor as outage: uptime figures leave it out of the time observed,
+    and relief leaves it out of an observed outage that spans it.
+    """
+
+    __tablename__ = "monitoring_gaps"
+    __table_args__ = (
+        # At most one open gap per component, whatever two sweeps at once do.
+        Index(
+            "uq_monitoring_gaps_one_open_per_component",
+            "component_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_monitoring_gaps_component_started", "component_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the last check seen before it
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the first check after it
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the sweep noticed it
+
+
 class OutageChange(Base):
     """The history of an observed outage, as detection wrote it: opened, severity changed, reopened, ended.
 

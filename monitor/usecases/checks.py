@@ -39,7 +39,7 @@ from monitor.storage.enums import (
     Severity,
     WatchState,
 )
-from monitor.storage.models import Check, Component, Location, Outage, OutageChange, Probe, ProbeState
+from monitor.storage.models import Check, Component, Location, MonitoringGap, Outage, OutageChange, Probe, ProbeState
 from monitor.usecases.evidence import keep_attachments, record_pieces
 from monitor.usecases.locations import control_spec, note_control
 from probes import CheckResult, ProbeSpecBase, parse_spec, run_probe
@@ -405,6 +405,11 @@ def _note_watched(session: Session, component: Component, at: datetime, *, now: 
     last_seen = component.watch_state_since
     component.watch_state = WatchState.WATCHED
     component.watch_state_since = None
+    session.execute(
+        update(MonitoringGap)
+        .where(MonitoringGap.component_id == component.id, MonitoringGap.ended_at.is_(None))
+        .values(ended_at=max(at, last_seen) if last_seen else at)
+    )
     subject = monitoring_subject(component.id, last_seen)
     return emit(
         session,

@@ -14,7 +14,7 @@ from monitor.outbox.store import emit
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import EventKind, WatchState
-from monitor.storage.models import Component, Location, Probe, ProbeState
+from monitor.storage.models import Component, Location, MonitoringGap, Probe, ProbeState
 from monitor.usecases.checks import monitoring_subject
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,12 @@ def check_monitoring(runtime: Runtime) -> list[int]:
             )
             component.watch_state = WatchState.UNKNOWN
             component.watch_state_since = watch.since
+            # The gap is the record uptime figures and relief leave out; it ends at the next check.
+            session.add(
+                MonitoringGap(
+                    component_id=component.id, started_at=watch.since or component.created_at, detected_at=now
+                )
+            )
             deliveries += emit(
                 session,
                 EventKind.MONITORING_LOST,

@@ -29,6 +29,7 @@ from monitor.usecases.deliver import backlog_report
 from monitor.usecases.evidence import PieceView
 from monitor.usecases.imports import ImportJobView, row_error_json
 from monitor.usecases.locations import location_views
+from monitor.usecases.uptime import monitoring_gaps, uptime_report
 from monitor.web.auth import authorise_api, current_actor
 from monitor.web.context import current_runtime, db
 from monitor.web.errors import error_response
@@ -418,6 +419,18 @@ def get_import(job_id: str) -> tuple[Response, int]:
 def list_components() -> Response:
     """Each component's detection as it stands: every probe at every location, the quorum, impairment."""
     return jsonify({"components": component_states(db())})
+
+
+@ops.get("/uptime")
+def uptime_figures() -> Response:
+    """Each component's uptime over 1, 7, 30 and 90 days, gaps and maintenance left out (and said so)."""
+    return jsonify(uptime_report(db(), now=current_runtime().clock()))
+
+
+@ops.get("/monitoring-gaps")
+def list_monitoring_gaps() -> Response:
+    """When nobody watched each component (workers, scheduler or every location down) in the last 30 days."""
+    return jsonify({"monitoring_gaps": monitoring_gaps(db(), now=current_runtime().clock())})
 
 
 @ops.get("/locations")

@@ -11,7 +11,9 @@ from monitor.statuspage.snapshot import load_snapshot
 from monitor.statuspage.v2 import components_json, incidents_json, status_json, summary_json
 from monitor.statuspage.views import STATUS_LABELS, Snapshot, overall
 from monitor.timefmt import duration, local
+from monitor.uptime.figures import MAINTENANCE_STATEMENT
 from monitor.usecases.case_relief import paper_authorisations
+from monitor.usecases.uptime import uptime_by_component, uptime_report
 from monitor.web.context import current_runtime, db
 from monitor.web.errors import error_response
 
@@ -45,6 +47,8 @@ def index() -> str:
         local=lambda value: local(value, page.time_zone),
         duration=duration,
         now=snapshot.generated_at,
+        uptime={cid: windows["90d"] for cid, windows in uptime_by_component(db(), now=snapshot.generated_at).items()},
+        uptime_statement=MAINTENANCE_STATEMENT,
     )
 
 
@@ -73,6 +77,13 @@ def incidents() -> Response:
 def unresolved_incidents() -> Response:
     snapshot, page = _snapshot()
     return _json(incidents_json(snapshot, page, unresolved_only=True))
+
+
+@status_page.get("/api/v1/uptime")
+def uptime() -> Response:
+    """Each component's uptime over the last 1, 7, 30 and 90 days, with monitoring gaps and maintenance
+    left out and said so (see monitor.uptime.figures)."""
+    return _json(uptime_report(db(), now=current_runtime().clock()))
 
 
 CURRENT_VALUES = {"true": True, "false": False, "": None}

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from exemptions.cases import import_cases
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import EventKind, WatchState
-from monitor.storage.models import Component, Grant, Outage, OutboxEvent
+from monitor.storage.models import Component, Grant, MonitoringGap, Outage, OutboxEvent, Probe
 from monitor.usecases.deliver import deliver
 from monitor.usecases.monitoring import check_monitoring
 from monitor.usecases.relief import relieve
@@ -49,7 +49,12 @@ def at(runtime: Runtime, seconds: float) -> None:
 @pytest.fixture
 def runtime(sqlite_url: str, slack: SlackStandIn) -> Iterator[Runtime]:
     runtime = make_runtime(
-        sqlite_url, CONFIG, slack_token="xoxb-test", slack_channel="C0OUTAGES", slack_api_url=slack.url
+        sqlite_url,
+        CONFIG,
+        slack_token="xoxb-test",
+        slack_channel="C0OUTAGES",
+        slack_api_url=slack.url,
+        ops_token="t0ken",
     )
     yield runtime
     runtime.close()
@@ -155,3 +160,71 @@ def test_monitoring_events_are_stored_with_the_change(runtime: Runtime) -> None:
     with transaction(runtime.sessions) as session:
         kinds = [e.kind for e in session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))]
     assert kinds == [EventKind.MONITORING_LOST, EventKind.MONITORING_RESTORED]
+
+
+OPS = {"Authorization": "Bearer t0ken"}
+
+
+def _gaps(runtime: Runtime) -> list[tuple[datetime, datetime | None]]:
+    with transaction(runtime.sessions) as session:
+        return [(g.started_at, g.ended_at) for g in session.scalars(select(MonitoringGap).order_by(MonitoringGap.id))]
+
+
+def _watched_since(runtime: Runtime, moment: datetime) -> None:
+    # The configuration was applied at the wall clock's now; these tests replay an earlier day.
+    with transaction(runtime.sessions) as session:
+        session.execute(update(Probe).values(activated_at=moment))
+
+
+def test_a_monitoring_gap_runs_from_the_last_check_seen_to_the_first_check_after(runtime: Runtime) -> None:
+    feed(runtime, (0, True), (30, True))
+    at(runtime, 30 + 91)
+    check_monitoring(runtime)
+    check_monitoring(runtime)  # one gap, however many sweeps notice it
+    assert _gaps(runtime) == [(T0 + timedelta(seconds=30), None)]
+    at(runtime, 3600)
+    feed(runtime, (3600, True))
+    assert _gaps(runtime) == [(T0 + timedelta(seconds=30), T0 + timedelta(seconds=3600))]
+
+
+def test_a_monitoring_gap_counts_neither_as_uptime_nor_as_outage_in_the_figures(runtime: Runtime) -> None:
+    _watched_since(runtime, T0)
+    feed(runtime, (0, True), (30, True))
+    at(runtime, 30 + 91)
+    check_monitoring(runtime)
+    at(runtime, 3630)
+    feed(runtime, (3630, True))
+    at(runtime, 7200)
+    client = create_app(runtime).test_client()
+    day = client.get("/api/v1/uptime").get_json()["components"]["pr-portal"]["1d"]
+    assert day["monitoring_gap_seconds"] == 3600
+    assert day["observed_seconds"] == 7200 - 3600
+    assert (day["uptime_percent"], day["downtime_seconds"], day["maintenance_counted"]) == (100.0, 0, "excluded")
+    page = client.get("/").get_data(as_text=True)
+    assert "100.00 % uptime over the last 90 days" in page
+    assert "monitoring interrupted for 1h, not counted" in page
+
+
+def test_an_outage_interrupted_by_a_gap_counts_only_the_watched_time_for_uptime_and_relief(runtime: Runtime) -> None:
+    # Failing at 14:00:30, then nothing seen from 14:01 to 17:00, then failing once more and recovering.
+    _watched_since(runtime, T0)
+    add_cases(runtime, IN_THE_GAP=timedelta(hours=2), AFTER_THE_GAP=timedelta(seconds=3 * 3600 + 15))
+    feed(runtime, (0, True), (30, False), (60, False))
+    at(runtime, 60 + 91)
+    check_monitoring(runtime)
+    at(runtime, 3 * 3600)
+    feed(runtime, (3 * 3600, False), (3 * 3600 + 30, True), (3 * 3600 + 60, True))
+    (outage_id,) = _outage_ids(runtime)
+    with transaction(runtime.sessions) as session:
+        outage = session.get_one(Outage, outage_id)
+        assert outage.ended_at == T0 + timedelta(seconds=3 * 3600 + 30)
+    at(runtime, 4 * 3600)
+    relieve(runtime, outage_id)
+    # The deadline at 16:00 fell while nobody watched: the record does not say the portal was down then.
+    assert _granted(runtime) == {"AFTER_THE_GAP"}
+    client = create_app(runtime).test_client()
+    day = client.get("/api/v1/uptime").get_json()["components"]["pr-portal"]["1d"]
+    # Down from the first failure to 14:01 (30 s) and from 17:00 to the recovery (30 s); the gap is out.
+    assert (day["downtime_seconds"], day["monitoring_gap_seconds"]) == (60, 3 * 3600 - 60)
+    gaps = client.get("/api/ops/monitoring-gaps", headers=OPS).get_json()["monitoring_gaps"]
+    assert [(g["component_id"], g["seconds"], g["ongoing"]) for g in gaps] == [("pr-portal", 3 * 3600 - 60, False)]

@@ -46,6 +46,8 @@ ROUTES: dict[tuple[str, str], Role] = {
     ("GET", "/api/ops/paper-authorisations"): Role.VIEWER,
     ("GET", "/api/ops/locations"): Role.VIEWER,
     ("GET", "/api/ops/components"): Role.VIEWER,
+    ("GET", "/api/ops/uptime"): Role.VIEWER,
+    ("GET", "/api/ops/monitoring-gaps"): Role.VIEWER,
     ("GET", "/api/ops/outbox"): Role.VIEWER,
     ("GET", "/api/ops/maintenance"): Role.VIEWER,
     ("POST", "/api/ops/maintenance"): Role.OPS,
