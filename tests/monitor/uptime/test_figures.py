@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.storage.enums import Severity
-from monitor.uptime.figures import Part, uptime, uptime_json
+from monitor.uptime.figures import Part, Uptime, uptime, uptime_json
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = START + timedelta(days=1)
 H = timedelta(hours=1)
 
 
-def figures(**kwargs: object) -> object:
-    facts: dict[str, object] = {
+def figures(**kwargs: Any) -> Uptime:
+    facts: dict[str, Any] = {
         "start": START,
         "end": END,
         "watched_from": START,
@@ -25,7 +26,7 @@ def figures(**kwargs: object) -> object:
         "maintenance": [],
     }
     facts.update(kwargs)
-    return uptime(**facts)  # type: ignore[arg-type]
+    return uptime(**facts)
 
 
 def test_a_day_without_outages_is_100_percent() -> None:
