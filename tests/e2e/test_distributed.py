@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from demo.portal import FlakyPortal
 from monitor.web import create_app
-from tests.conftest import ROOT, TEST_DATA_DIR, SlackStandIn, make_runtime, portal_config
+from tests.conftest import ROOT, SlackStandIn, make_runtime
 from tests.e2e.story import Story
 
 
@@ -38,26 +37,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-
-
-@pytest.fixture
-def distributed_env(
-    tmp_path: Path, postgres_url: str, redis_url: str, portal: FlakyPortal, slack: SlackStandIn
-) -> Iterator[dict[str, str]]:
-    config = tmp_path / "portalwatch.yaml"
-    config.write_text(portal_config(portal, interval="0.5s"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": postgres_url,
-        "REDIS_URL": redis_url,
-        "PORTALWATCH_CONFIG": str(config),
-        "PORTALWATCH_DATA_DIR": str(TEST_DATA_DIR),  # the letters' signing key, shared with the test's runtime
-        "PORTALWATCH_OPS_TOKEN": "ops-secret",
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_CHANNEL": "#portal-outages",
-        "SLACK_API_URL": slack.url,
-    }
-    yield env
 
 
 @pytest.mark.timeout(180)
