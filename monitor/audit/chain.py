@@ -13,15 +13,16 @@ must never change between versions, or every stored chain would stop verifying.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from monitor.hashchain import instant_text, link_hash
+
 FORMAT = "pw-audit-1"  # named in every hash, so a future form can be told apart from this one
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WHAT = "an audit entry's time"  # as a naive time is named in the error
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,20 +40,13 @@ class EntryFacts:
     reason: str | None
 
 
-def _instant(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError("an audit entry's time must be timezone-aware")
-    # Whole microseconds since the epoch, in integers: the same instant gives the same text on either back end.
-    return str((value - _EPOCH) // timedelta(microseconds=1))
-
-
 def canonical(facts: EntryFacts) -> bytes:
     """The entry as hashed: a JSON array, objects with sorted keys, ASCII only, no spaces."""
     return json.dumps(
         [
             FORMAT,
             facts.id,
-            _instant(facts.at),
+            instant_text(facts.at, WHAT),
             facts.actor,
             facts.actor_id,
             facts.action,
@@ -70,11 +64,7 @@ def canonical(facts: EntryFacts) -> bytes:
 
 def entry_hash(facts: EntryFacts, previous: str | None) -> str:
     """The hash of an entry whose predecessor's hash is `previous` (None: the first entry)."""
-    h = hashlib.sha256()
-    h.update((previous or "").encode("ascii"))
-    h.update(b"\n")
-    h.update(canonical(facts))
-    return h.hexdigest()
+    return link_hash(previous, canonical(facts))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+
+from monitor.hashchain import instant_text, link_hash
 
 FORMAT = "pw-check-1"  # named in every digest, so a future form can be told apart from this one
 
@@ -51,15 +53,7 @@ def evidence_digest(evidence: str) -> str:
     return hashlib.sha256(evidence.encode("utf-8")).hexdigest()
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _instant(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError("a check's times must be timezone-aware")
-    # Whole microseconds since the epoch, in integers (a float timestamp can round either way): the
-    # same instant gives the same text whatever its zone or back end.
-    return str((value - _EPOCH) // timedelta(microseconds=1))
+WHAT = "a check's times"  # as a naive time is named in the error
 
 
 def canonical(facts: CheckFacts) -> bytes:
@@ -70,9 +64,9 @@ def canonical(facts: CheckFacts) -> bytes:
             FORMAT,
             facts.probe_id,
             facts.location,
-            _instant(facts.slot),
+            instant_text(facts.slot, WHAT),
             facts.kind,
-            _instant(facts.started_at),
+            instant_text(facts.started_at, WHAT),
             facts.ok,
             None if facts.latency_ms is None else f"{facts.latency_ms:.3f}",
             facts.status_code,
@@ -88,11 +82,7 @@ def canonical(facts: CheckFacts) -> bytes:
 
 def check_digest(facts: CheckFacts, previous: str | None) -> str:
     """The digest of a check whose chain's previous digest is `previous` (None: the first of its chain)."""
-    h = hashlib.sha256()
-    h.update((previous or "").encode("ascii"))
-    h.update(b"\n")
-    h.update(canonical(facts))
-    return h.hexdigest()
+    return link_hash(previous, canonical(facts))
 
 
 @dataclass(frozen=True)
