@@ -28,6 +28,21 @@ from tests.conftest import ROOT
 BENCH_REDIS = "redis://127.0.0.1:6379/9"
 
 
+def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bench.probe_throughput` with these arguments, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench.probe_throughput", *args],
+        cwd=ROOT,
+        # A Redis database of its own: a benchmark run by hand beside the suite holds the bench's default
+        # database's scheduler lock.
+        env={**os.environ, "PORTALWATCH_BENCH_REDIS": BENCH_REDIS},
+        capture_output=True,
+        text=True,
+        timeout=140,
+        check=False,
+    )
+
+
 def test_scenarios_are_probes_at_an_interval() -> None:
     assert [s.label for s in parse_scenarios("500@20s, 1000@10s,20@2s")] == ["500@20s", "1000@10s", "20@2s"]
     assert parse_scenarios("5000@1m") == [Scenario(5000, timedelta(minutes=1))]
@@ -39,29 +54,7 @@ def test_scenarios_are_probes_at_an_interval() -> None:
 @pytest.mark.redis
 @pytest.mark.timeout(150)
 def test_the_probe_throughput_benchmark_does_every_due_check_in_both_modes(postgres_server: str) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.probe_throughput",
-            "--scenarios",
-            "20@2s",
-            "--seconds",
-            "8",
-            "--warmup",
-            "4",
-            "--modes",
-            "embedded,distributed",
-        ],
-        cwd=ROOT,
-        # A Redis database of its own: a benchmark run by hand beside the suite holds the bench's default
-        # database's scheduler lock.
-        env={**os.environ, "PORTALWATCH_BENCH_REDIS": BENCH_REDIS},
-        capture_output=True,
-        text=True,
-        timeout=140,
-        check=False,
-    )
+    done = run_bench("--scenarios", "20@2s", "--seconds", "8", "--warmup", "4", "--modes", "embedded,distributed")
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "checks/CPU-s" in done.stdout
@@ -84,27 +77,7 @@ def test_the_probe_throughput_benchmark_does_every_due_check_in_both_modes(postg
 @pytest.mark.redis
 @pytest.mark.timeout(150)
 def test_the_benchmark_runs_steps_and_browser_probes_in_a_worker(postgres_server: str) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.probe_throughput",
-            "--kind",
-            "steps,browser",
-            "--scenarios",
-            "2@3s",
-            "--seconds",
-            "6",
-            "--warmup",
-            "3",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PORTALWATCH_BENCH_REDIS": BENCH_REDIS},
-        capture_output=True,
-        text=True,
-        timeout=140,
-        check=False,
-    )
+    done = run_bench("--kind", "steps,browser", "--scenarios", "2@3s", "--seconds", "6", "--warmup", "3")
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "worker checks/CPU-s" in done.stdout and "worker tree RSS/PSS MiB" in done.stdout
