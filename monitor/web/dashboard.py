@@ -69,7 +69,7 @@ def signed_in(role: Role = Role.VIEWER) -> Actor | BaseResponse:
 # --- rendering ---------------------------------------------------------------------------------------
 
 
-def _chosen_language() -> dict[str, str]:
+def _chosen_language() -> dict[str, Any]:
     """`lang` for the links and redirects of a page whose language was asked for; none when the browser's
     preference chose it (it will again)."""
     for asked in (request.args.get("lang"), request.form.get("lang")):
@@ -103,7 +103,8 @@ def _render(template: str, *, status: int = 200, **context: Any) -> tuple[str, i
 def _done(message: str, endpoint: str, **values: Any) -> BaseResponse:
     """After an action: to the page that shows its effect, with a line saying it was done (a catalogue key)."""
     flash(message)
-    return redirect(url_for(endpoint, **values, **_chosen_language()), code=303)
+    arguments: dict[str, Any] = {**values, **_chosen_language()}
+    return redirect(url_for(endpoint, **arguments), code=303)
 
 
 class FormError:

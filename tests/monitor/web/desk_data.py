@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -174,7 +175,7 @@ def signed_in(client: FlaskClient, name: str) -> FlaskClient:
     return client
 
 
-def post_form(client: FlaskClient, path: str, data: dict[str, str | list[str]], *, csrf: bool = True) -> BaseResponse:
+def post_form(client: FlaskClient, path: str, data: Mapping[str, object], *, csrf: bool = True) -> BaseResponse:
     form = dict(data)
     if csrf:
         form["csrf_token"] = csrf_token(client, "/ops/")
