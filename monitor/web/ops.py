@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from exemptions.cases import ImportRejected
 from monitor.evidence.chain import evidence_digest
 from monitor.storage.engine import transaction
-from monitor.storage.enums import DeliveryState, ImportState, OutageSource
-from monitor.storage.models import Case, Check, Component, Delivery, Grant, Outage
+from monitor.storage.enums import ImportState, OutageSource
+from monitor.storage.models import Case, Check, Component, Grant, Outage
 from monitor.timefmt import iso
-from monitor.usecases import desk, evidence, imports, jobs, letters, maintenance, notices, outages
+from monitor.usecases import desk, evidence, imports, jobs, letters, maintenance, notices, outages, overview
 from monitor.usecases.case_relief import case_relief, paper_authorisations
 from monitor.usecases.cases import import_cases_text
 from monitor.usecases.checks import outage_subject
@@ -33,7 +33,8 @@ from monitor.usecases.uptime import monitoring_gaps, uptime_report
 from monitor.web.auth import authorise_api, current_actor
 from monitor.web.context import current_runtime, db
 from monitor.web.errors import error_response
-from probes.result import ATTACHMENT_NAME, failed_step
+from monitor.web.pieces import piece_response
+from probes.result import failed_step
 
 log = logging.getLogger(__name__)
 
@@ -167,26 +168,10 @@ def get_check(check_id: int) -> tuple[Response, int]:
     return jsonify(_check_json(check, evidence.pieces_of(db(), [check.id])[check.id])), 200
 
 
-# A piece that is listed but cannot be served: its file is gone (410), or no longer has its SHA-256
-# (409: the store disagrees with the record; verify-evidence says more). Unlisted: 404.
-_PIECE_STATUS = {"not_found": 404, "missing": 410, "altered": 409}
-
-
 @ops.get("/checks/<int:check_id>/evidence/<name>")
 def get_check_piece(check_id: int, name: str) -> Response:
     """A large piece of a check's evidence (a screenshot), as kept: only bytes that still have its SHA-256."""
-    if check_id > outages.MAX_ID or not ATTACHMENT_NAME.fullmatch(name):
-        return error_response(404, "not_found", f"check {check_id} has no evidence piece {name!r:.80}")
-    try:
-        piece, data = evidence.read_piece(current_runtime(), check_id, name)
-    except evidence.PieceUnavailable as unavailable:
-        error = "not_found" if unavailable.reason == "not_found" else f"evidence_{unavailable.reason}"
-        return error_response(_PIECE_STATUS[unavailable.reason], error, unavailable.message)
-    response = Response(data, mimetype=piece.content_type)
-    response.headers["Content-Disposition"] = f'inline; filename="check-{check_id}-{piece.name}"'
-    response.headers["X-Evidence-SHA256"] = piece.sha256
-    response.headers["ETag"] = f'"{piece.sha256}"'
-    return response
+    return piece_response(check_id, name)
 
 
 def _case_id_problem(case_id: str) -> str | None:
@@ -484,17 +469,11 @@ def _json_object(fields: tuple[str, ...], required: tuple[str, ...]) -> dict[str
 
 
 def _deliver_soon(deliveries: list[int]) -> None:
-    try:
-        jobs.deliver_all(current_runtime(), deliveries)
-    except Exception:
-        # Stored and committed with the change: the outbox sweeper delivers it within a minute.
-        log.exception("could not hand deliveries %s to a worker; the sweeper will", deliveries)
+    overview.deliver_soon(current_runtime(), deliveries)
 
 
 def _pending(session: Session, subject: str) -> list[int]:
-    """The subject's deliveries still owed: those just written, and any an earlier change left behind."""
-    query = select(Delivery.id).where(Delivery.subject == subject, Delivery.state == DeliveryState.PENDING)
-    return list(session.scalars(query.order_by(Delivery.id)))
+    return overview.pending_deliveries(session, subject)
 
 
 @ops.post("/outages")

@@ -1,11 +1,13 @@
-"""Every ops route, for everyone who may ask: 401 without a valid token, 403 below the route's role, through above it.
+"""Every ops route, for everyone who may ask: 401 without a valid token, 403 below the route's role, through above it;
+every dashboard route the same with a signed-in session (to sign-in without one).
 
-The routes are read from the app's URL map, and the table below must name each one with the role it
+The routes are read from the app's URL map, and the tables below must name each one with the role it
 needs: a route added without a line here fails the first test until someone decides who may use it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
+from monitor.people.credentials import hash_password
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import Role
@@ -59,6 +62,25 @@ ROUTES: dict[tuple[str, str], Role] = {
     ("POST", "/api/ops/people"): Role.ADMIN,
     ("POST", "/api/ops/people/<name>/tokens"): Role.ADMIN,
     ("DELETE", "/api/ops/tokens/<prefix>"): Role.ADMIN,
+}
+
+# The dashboard's routes under /ops/, signed in with a password; None: for anyone (signing in and out).
+DASHBOARD_ROUTES: dict[tuple[str, str], Role | None] = {
+    ("GET", "/ops/"): Role.VIEWER,
+    ("GET", "/ops/sign-in"): None,
+    ("POST", "/ops/sign-in"): None,
+    ("POST", "/ops/sign-out"): None,
+    ("GET", "/ops/outages/<int:outage_id>"): Role.VIEWER,
+    ("GET", "/ops/outages/declare"): Role.OPS,
+    ("POST", "/ops/outages/declare"): Role.OPS,
+    ("POST", "/ops/outages/<int:outage_id>/acknowledge"): Role.OPS,
+    ("POST", "/ops/outages/<int:outage_id>/updates"): Role.OPS,
+    ("POST", "/ops/outages/<int:outage_id>/correct"): Role.OPS,
+    ("POST", "/ops/outages/<int:outage_id>/false-positive"): Role.OPS,
+    ("GET", "/ops/checks/<int:check_id>/evidence/<name>"): Role.VIEWER,
+    ("GET", "/ops/maintenance"): Role.VIEWER,
+    ("POST", "/ops/maintenance"): Role.OPS,
+    ("POST", "/ops/maintenance/<int:maintenance_id>/cancel"): Role.OPS,
 }
 
 # Values for each path parameter that name nothing: an allowed request reaches the view and gets its 404
@@ -196,3 +218,94 @@ def test_a_person_s_token_is_theirs_and_says_so(app: Flask, desk: tuple[Runtime,
         "role": "admin",
         "person_id": None,
     }
+
+
+# --- the dashboard ---------------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+SIGNED_IN = ["none", "viewer", "ops", "admin"]
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Flask]]:
+    """Its own database: a person of each role with a password."""
+    path: Path = tmp_path_factory.mktemp("dashboard-roles") / "portalwatch.db"
+    runtime = make_runtime(f"sqlite:///{path}", OFFLINE_CONFIG)
+    runtime.clock = lambda: NOW
+    with transaction(runtime.sessions) as session:
+        for name, role in [("vera", Role.VIEWER), ("otto", Role.OPS), ("ada", Role.ADMIN)]:
+            people.create_person(session, CLI, name=name, role=role, password_hash=hash_password(PASSWORD), now=NOW)
+    yield runtime, create_app(runtime)
+    runtime.close()
+
+
+@pytest.fixture(scope="module")
+def sessions(dashboard: tuple[Runtime, Flask]) -> dict[str, tuple[FlaskClient, str]]:
+    """A client signed in as each of them (once: sign-in is rate limited), with its form's CSRF token."""
+    _, app = dashboard
+    clients = {}
+    for credential, name in [("none", None), ("viewer", "vera"), ("ops", "otto"), ("admin", "ada")]:
+        client = app.test_client()
+        page = client.get("/ops/sign-in").get_data(as_text=True)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert found
+        if name is not None:
+            signed = client.post(
+                "/ops/sign-in", data={"name": name, "password": PASSWORD, "csrf_token": found.group(1)}
+            )
+            assert signed.status_code == 303
+        clients[credential] = (client, found.group(1))
+    return clients
+
+
+def dashboard_rules(app: Flask) -> set[tuple[str, str]]:
+    return {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/ops/")
+        for method in (rule.methods or set()) - SAFE
+    }
+
+
+def test_every_dashboard_route_has_a_role_in_the_table_above(dashboard: tuple[Runtime, Flask]) -> None:
+    found = dashboard_rules(dashboard[1])
+    assert found - DASHBOARD_ROUTES.keys() == set(), "dashboard routes without a role rule: decide who may use them"
+    assert DASHBOARD_ROUTES.keys() - found == set(), "the table names routes the app no longer has"
+
+
+GUARDED = sorted(key for key, role in DASHBOARD_ROUTES.items() if role is not None)
+
+
+@pytest.mark.parametrize("credential", SIGNED_IN)
+@pytest.mark.parametrize(("method", "rule"), GUARDED, ids=[f"{m} {r}" for m, r in GUARDED])
+def test_each_dashboard_route_answers_each_person_as_their_role_allows(
+    dashboard: tuple[Runtime, Flask],
+    sessions: dict[str, tuple[FlaskClient, str]],
+    method: str,
+    rule: str,
+    credential: str,
+) -> None:
+    _, app = dashboard
+    client, token = sessions[credential]
+    path = path_of(app, method, rule)
+    response = client.get(path) if method == "GET" else client.post(path, data={"csrf_token": token})
+    needed = DASHBOARD_ROUTES[(method, rule)]
+    assert needed is not None
+    if credential == "none":
+        assert response.status_code == 303 and response.headers["Location"] == "/ops/sign-in"
+    elif RANK.index(ROLE_OF[credential]) < RANK.index(needed):
+        assert response.status_code == 403, response.get_data(as_text=True)
+        assert f"needs the {needed.value} role" in response.get_data(as_text=True)
+    else:
+        assert response.status_code not in (303, 401, 403), response.get_data(as_text=True)
+        assert response.status_code < 500, response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_dashboard_matrix_changed_nothing(
+    dashboard: tuple[Runtime, Flask], sessions: dict[str, tuple[FlaskClient, str]]
+) -> None:
+    with transaction(dashboard[0].sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Outage)) == 0
+        actions = {action.value for action in session.scalars(select(AuditEntry.action))}
+    assert actions == {"person_created"}

@@ -98,6 +98,19 @@ CALLS = [
     Call("GET", "/ops/sign-in", 200),
     Call("POST", "/ops/sign-in", 400, data=b"name=alice&password=wrong"),  # no CSRF token
     Call("POST", "/ops/sign-out", 400),  # no CSRF token
+    # Every dashboard page and form, not signed in: to the sign-in page.
+    Call("GET", "/ops/outages/1", 303),
+    Call("GET", "/ops/outages/declare", 303),
+    Call("POST", "/ops/outages/declare", 303),
+    Call("POST", "/ops/outages/1/acknowledge", 303),
+    Call("POST", "/ops/outages/1/updates", 303),
+    Call("POST", "/ops/outages/1/correct", 303),
+    Call("POST", "/ops/outages/1/false-positive", 303),
+    Call("GET", "/ops/checks/1/evidence/screenshot", 303),
+    Call("GET", "/ops/maintenance", 303),
+    Call("POST", "/ops/maintenance", 303),
+    Call("POST", "/ops/maintenance/1/cancel", 303),
+    Call("GET", "/static/dashboard.css", 200),
     Call("GET", "/api/v1/verify/B8C7SG2A0CTSX", 404),
     Call("POST", "/api/v1/verify", 422, data=b""),
     Call("GET", "/letters/B8C7SG2A0CTSX.pdf", 404),
