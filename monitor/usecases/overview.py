@@ -10,18 +10,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from monitor.runtime import Runtime
-from monitor.storage.enums import DeliveryState, WatchState
+from monitor.storage.enums import DeliveryState
 from monitor.storage.models import (
     Check,
     Component,
     Delivery,
+    MonitoringGap,
     Outage,
     OutageAcknowledgement,
     OutageCorrection,
@@ -68,12 +69,13 @@ class OutageDetail:
 
 @dataclass(frozen=True)
 class InterruptedMonitoring:
-    """A component no checks have arrived for: what it looks like is unknown since `since`."""
+    """A monitoring gap: no checks arrived for a component from `since` (to `ended_at`, or still)."""
 
     component_id: str
     component_name: str
-    since: datetime | None
+    since: datetime | None  # the last check seen before the gap
     last_check_at: datetime | None
+    ended_at: datetime | None = None  # the first check after it; None while it lasts
 
 
 def _summaries(session: Session, where: list[Any], *, limit: int) -> list[OutageSummary]:
@@ -100,18 +102,22 @@ def recent_resolved(session: Session, *, limit: int = RECENT_RESOLVED) -> list[O
     return _summaries(session, [Outage.ended_at.is_not(None)], limit=limit)
 
 
-def interrupted_monitoring(session: Session) -> list[InterruptedMonitoring]:
-    """Components whose monitoring is interrupted now: no checks arriving (watch_state `unknown`).
-
-    The one place the dashboard asks for monitoring gaps; once gaps are kept as rows of their own, past
-    gaps are listed from there too.
-    """
-    rows = session.scalars(
-        select(Component)
-        .where(Component.active, Component.watch_state == WatchState.UNKNOWN)
-        .order_by(Component.position, Component.id)
+def interrupted_monitoring(session: Session, *, now: datetime, days: int = 7) -> list[InterruptedMonitoring]:
+    """Monitoring gaps: those going on now (no checks arriving, watch_state `unknown`) and those that
+    ended in the last `days`, newest first. A gap counts neither as uptime nor as outage."""
+    rows = session.execute(
+        select(MonitoringGap, Component.name, Component.last_check_at)
+        .join(Component, Component.id == MonitoringGap.component_id)
+        .where(
+            Component.active,
+            or_(MonitoringGap.ended_at.is_(None), MonitoringGap.ended_at >= now - timedelta(days=days)),
+        )
+        .order_by(MonitoringGap.ended_at.is_(None).desc(), MonitoringGap.started_at.desc(), MonitoringGap.id.desc())
     )
-    return [InterruptedMonitoring(row.id, row.name, row.watch_state_since, row.last_check_at) for row in rows]
+    return [
+        InterruptedMonitoring(gap.component_id, name, gap.started_at, last_check_at, gap.ended_at)
+        for gap, name, last_check_at in rows
+    ]
 
 
 def _shown(session: Session, check: Check | None) -> CheckShown | None:

@@ -180,7 +180,7 @@ def home() -> BaseResponse | tuple[str, int]:
         relief={shown.outage.id: desk.relief_resting_on(session, shown.outage.id) for shown in open_outages},
         components=states,
         blind=[view for view in location_views(session) if view.active and view.sight == LocationSight.BLIND],
-        interrupted=overview.interrupted_monitoring(session),
+        interrupted=overview.interrupted_monitoring(session, now=now),
         in_progress=[window for window in windows if window.in_progress],
         upcoming=[window for window in windows if not window.in_progress and window.upcoming],
         resolved=overview.recent_resolved(session),

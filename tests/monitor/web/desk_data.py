@@ -24,7 +24,7 @@ from monitor.people.credentials import hash_password
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import Role, WatchState
-from monitor.storage.models import AuditEntry, Check, Component, Outage
+from monitor.storage.models import AuditEntry, Check, Component, MonitoringGap, Outage
 from monitor.usecases import maintenance, people
 from monitor.usecases.audit import CLI
 from monitor.usecases.checks import Observed, record_checks
@@ -129,7 +129,8 @@ def open_outage_with_a_severity_change(runtime: Runtime) -> Desk:
 
 
 def troubles_elsewhere(runtime: Runtime) -> None:
-    """Vancouver blind, the employer portal unwatched since noon, maintenance in progress and coming."""
+    """Vancouver blind, the employer portal unwatched since noon (a PR portal gap ended this morning),
+    maintenance in progress and coming."""
     with transaction(runtime.sessions) as session:
         control = check_result(NOW - timedelta(minutes=20), False, probe="control.vancouver", location="vancouver")
         note_control(session, "vancouver", control, now=NOW)  # its control check failed: blind
@@ -137,6 +138,22 @@ def troubles_elsewhere(runtime: Runtime) -> None:
             update(Component)
             .where(Component.id == "employer-portal")
             .values(watch_state=WatchState.UNKNOWN, watch_state_since=NOW - timedelta(hours=2))
+        )
+        # Its gap now, as the monitoring sweep writes it, and one of the PR portal's that ended this morning.
+        session.add(
+            MonitoringGap(
+                component_id="employer-portal",
+                started_at=NOW - timedelta(hours=2),
+                detected_at=NOW - timedelta(hours=2),
+            )
+        )
+        session.add(
+            MonitoringGap(
+                component_id="pr-portal",
+                started_at=NOW - timedelta(hours=5),
+                ended_at=NOW - timedelta(hours=4),
+                detected_at=NOW - timedelta(hours=5),
+            )
         )
         maintenance.announce_maintenance(
             session,

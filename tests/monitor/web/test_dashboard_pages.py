@@ -72,7 +72,9 @@ def test_the_overview_shows_what_is_wrong_now_to_everyone_signed_in(app: Flask, 
 
     blind = section(html, "blind-locations")
     assert "vancouver" in blind and "expected 200, got 503" in blind
-    assert "Employer portal" in section(html, "interrupted")
+    gaps = section(html, "interrupted")
+    assert "Employer portal" in gaps
+    assert "Permanent residence portal" in gaps and "counted neither as uptime nor as outage" in gaps
     pr = section(html, "component-pr-portal")
     assert "pr-home" in pr and "pr-upload" in pr and pr.count('class="state-down"') == 2
     assert "Blind" in pr  # vancouver, in the table of each component
