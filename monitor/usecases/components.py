@@ -4,13 +4,15 @@ and each outage's history (read-only views over stored facts)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.detection.transitions import impairment
-from monitor.storage.enums import LocationSight, OutageSource
+from monitor.statuspage.snapshot import load_snapshot
+from monitor.storage.enums import ComponentStatus, LocationSight, OutageSource
 from monitor.storage.models import Component, Location, Outage, OutageChange, Probe, ProbeState
 from monitor.timefmt import iso
 from monitor.usecases.checks import quorum_for, streak_of
@@ -38,9 +40,11 @@ def outage_history(session: Session, outage_ids: Iterable[int]) -> dict[int, lis
     return history
 
 
-def component_states(session: Session) -> list[dict[str, Any]]:
+def component_states(session: Session, *, now: datetime) -> list[dict[str, Any]]:
     """Each active component with each probe's streak at each active location, the locations that see
-    it failing, the quorum it takes, and whether it is impaired (failing somewhere, short of the quorum)."""
+    it failing, the quorum it takes, whether it is impaired (failing somewhere, short of the quorum), and
+    its status as the public page shows it (`under_maintenance` inside a maintenance window)."""
+    public = {view.id: view.status for view in load_snapshot(session, now=now).components}
     components = list(session.scalars(select(Component).where(Component.active).order_by(Component.position)))
     locations = list(session.scalars(select(Location).where(Location.active).order_by(Location.id)))
     sight = {location.id: location.sight for location in locations}
@@ -71,7 +75,10 @@ def component_states(session: Session) -> list[dict[str, Any]]:
             {
                 "id": component.id,
                 "name": component.name,
+                "status": public[component.id].value if component.id in public else None,
+                "in_maintenance": public.get(component.id) == ComponentStatus.UNDER_MAINTENANCE,
                 "watch_state": component.watch_state.value,
+                "watch_state_since": iso(component.watch_state_since),
                 "last_check_at": iso(component.last_check_at),
                 "quorum": quorum,
                 "quorum_setting": component.quorum if component.quorum is not None else "majority",

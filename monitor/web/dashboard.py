@@ -170,7 +170,7 @@ def home() -> BaseResponse | tuple[str, int]:
         return person
     session = db()
     now = current_runtime().clock()
-    states = component_states(session)
+    states = component_states(session, now=now)
     open_outages = overview.open_outages(session)
     windows = maintenance.list_maintenance(session, now=now)
     return _render(

@@ -403,7 +403,7 @@ def get_import(job_id: str) -> tuple[Response, int]:
 @ops.get("/components")
 def list_components() -> Response:
     """Each component's detection as it stands: every probe at every location, the quorum, impairment."""
-    return jsonify({"components": component_states(db())})
+    return jsonify({"components": component_states(db(), now=current_runtime().clock())})
 
 
 @ops.get("/uptime")

@@ -178,6 +178,11 @@ def test_a_component_in_maintenance_now_shows_under_maintenance_unless_it_has_an
         "2026-11-22T15:00:00+00:00",
     )
     assert sorted(c["id"] for c in scheduled["components"]) == ["employer-portal", "pr-portal"]
+    ops_view = client.get("/api/ops/components", headers=bearer()).get_json()["components"]
+    assert {c["id"]: (c["status"], c["in_maintenance"]) for c in ops_view} == {
+        "pr-portal": ("under_maintenance", True),
+        "employer-portal": ("under_maintenance", True),
+    }
 
     with transaction(runtime.sessions) as session:
         session.add(
