@@ -89,9 +89,7 @@ def deliver(runtime: Runtime, delivery_id: int) -> Delivered:
     return Delivered(Outcome.DONE, result)
 
 
-def _release(
-    runtime: Runtime, held: Claim, error: str, *, permanent: bool, at_least: timedelta | None = None
-) -> None:
+def _release(runtime: Runtime, held: Claim, error: str, *, permanent: bool, at_least: timedelta | None = None) -> None:
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
         alert = release(session, held, now=now, error=error, permanent=permanent, at_least=at_least)

@@ -78,16 +78,21 @@ REPLY_KINDS = frozenset({EventKind.UPDATE_POSTED, EventKind.REMINDER})
 
 def notify_slack(runtime: Runtime, event_id: int) -> Skipped | None:
     channel: Channel = runtime.slack
+    with transaction(runtime.sessions) as session:
+        event = session.get_one(OutboxEvent, event_id)
+        subject = event.subject
+        # Everything up to this event id is shown by what we render now; older deliveries are covered.
+        covered = latest_event_id(session, subject)
     try:
         with transaction(runtime.sessions) as session:
             event = session.get_one(OutboxEvent, event_id)
-            subject = event.subject
-            # Everything up to this event id is shown by what we render now; older deliveries are covered.
-            covered = latest_event_id(session, subject)
             thread = _thread_of(session, channel, event, now=runtime.clock())
             message = _render(runtime, session, event)
     except Muted as muted:
-        log.info("Slack: nothing sent for event %s: %s", event_id, muted)
+        log.info("Slack: nothing sent for %s: %s", subject, muted)
+        with transaction(runtime.sessions) as session:
+            # What muted this event mutes the subject's older ones too (an outage wholly inside maintenance).
+            supersede(session, Consumer.SLACK, subject, up_to_event_id=covered, now=runtime.clock())
         return Skipped(str(muted))
     if not channel.configured:
         log.info("Slack is not configured (SLACK_BOT_TOKEN, SLACK_CHANNEL); not sent: %s", message.text)

@@ -18,6 +18,7 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetr
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
+from slack_sdk.webhook import WebhookClient
 
 from monitor.notify.channel import Message, MessageRef, SendError
 
@@ -192,3 +193,11 @@ class SlackChannel:
             if not cursor:
                 return None
         return None
+
+
+def respond(response_url: str, text: str, *, timeout: float) -> None:
+    """An ephemeral answer to the person who pressed a button: only they see it, the message stays."""
+    client = WebhookClient(response_url, timeout=int(max(timeout, 1)))
+    response = client.send(text=text, response_type="ephemeral", replace_original=False)
+    if not 200 <= response.status_code < 300:
+        raise SendError(f"Slack answered {response.status_code} to the response", permanent=False)

@@ -83,4 +83,3 @@ def downgrade() -> None:
     op.execute(f"DELETE FROM outbox_events WHERE kind IN ({kinds})")
     _replace_check("audit_log", "action", OLD_AUDIT_ACTIONS)
     _replace_check("outbox_events", "kind", OLD_EVENT_KINDS)
-
