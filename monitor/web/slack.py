@@ -92,7 +92,12 @@ def interactivity() -> Response | tuple[Response, int]:
     except InvalidInput as exc:
         return jsonify({"error": "invalid_payload", "message": str(exc), "field": exc.field}), 400
     for click in clicks:
-        answer = interactive.handle_click(runtime, click)
+        try:
+            answer = interactive.handle_click(runtime, click)
+        except Exception:
+            # Slack shows its own error for anything but a 200; the presser is told here instead.
+            log.exception("a Slack button press could not be handled")
+            answer = interactive.Answer("PortalWatch could not act on this just now (see its logs); nothing was done.")
         try:
             jobs.deliver_all(runtime, answer.deliveries)
             if answer.told and click.response_url:

@@ -163,3 +163,20 @@ def test_people_and_the_audit_log_come_off_and_go_back_on(empty_database_url: st
             ).scalars()
             assert set(triggers) == {"audit_log_append_only", "audit_log_no_truncate"}
     engine.dispose()
+
+
+def test_the_slack_event_kinds_come_off_and_go_back_on(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    migrate(engine)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0011")
+    kinds = {c["name"]: c["sqltext"] for c in inspect(engine).get_check_constraints("outbox_events")}
+    assert "acknowledged" not in str(kinds["ck_outbox_events_kind"])
+    migrate(engine)
+    kinds = {c["name"]: c["sqltext"] for c in inspect(engine).get_check_constraints("outbox_events")}
+    assert "'reminder'" in str(kinds["ck_outbox_events_kind"])
+    actions = {c["name"]: c["sqltext"] for c in inspect(engine).get_check_constraints("audit_log")}
+    assert "'slack_user_set'" in str(actions["ck_audit_log_action"])
+    engine.dispose()

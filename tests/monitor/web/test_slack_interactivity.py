@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from flask.testing import FlaskClient
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
@@ -254,3 +254,14 @@ def test_without_a_signing_secret_the_route_says_it_is_not_set_up(sqlite_url: st
 
 def test_the_signing_secret_never_shows_in_the_settings_repr(runtime: Runtime) -> None:
     assert SECRET not in repr(runtime.settings) and SECRET not in str(runtime.settings)
+
+
+def test_a_press_that_fails_inside_is_still_a_200_and_the_presser_is_told(
+    client: FlaskClient, runtime: Runtime, slack: SlackStandIn, outage_id: int
+) -> None:
+    with runtime.engine.begin() as connection:  # the storage breaks under the press
+        connection.execute(text("DROP TABLE outage_acknowledgements"))
+    response = post(client, press(slack, "U0MARIE", str(outage_id)))
+    assert response.status_code == 200
+    [answer] = slack.responses
+    assert "could not act on this just now" in answer["text"]
