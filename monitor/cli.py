@@ -1,7 +1,7 @@
 """The composition root of every process.
 
 `python -m monitor serve | worker | scheduler | migrate | outbox | verify-evidence | prune-checks`, and for
-people: `create-user | create-token | revoke-token | set-password | verify-audit`.
+people: `create-user | create-token | revoke-token | set-password | set-slack-user | verify-audit`.
 """
 
 from __future__ import annotations
@@ -319,11 +319,21 @@ def _set_password(runtime: Runtime, args: argparse.Namespace) -> list[str]:
     return [f"{person.name} has a new password; their dashboard sessions have ended"]
 
 
+def _set_slack_user(runtime: Runtime, args: argparse.Namespace) -> list[str]:
+    slack_user_id = None if args.slack_user_id.lower() == "none" else args.slack_user_id
+    with transaction(runtime.sessions) as session:
+        person = people.set_slack_user(session, CLI, args.name, slack_user_id=slack_user_id, now=runtime.clock())
+    if person.slack_user_id is None:
+        return [f"{person.name} is linked to no Slack account"]
+    return [f"{person.name} is Slack user {person.slack_user_id}: their Acknowledge presses in Slack act as them"]
+
+
 _PEOPLE_ACTIONS = {
     "create-user": _create_user,
     "create-token": _create_token,
     "revoke-token": _revoke_token,
     "set-password": _set_password,
+    "set-slack-user": _set_slack_user,
 }
 
 
@@ -430,6 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name")
     p.add_argument("--config")
     p.set_defaults(func=lambda args: _people_command(args, "set-password"))
+
+    p = sub.add_parser("set-slack-user", help="link a person to their Slack user id (`none` unlinks)")
+    p.add_argument("name")
+    p.add_argument("slack_user_id", help="their Slack user id (U012AB3CD), or none")
+    p.add_argument("--config")
+    p.set_defaults(func=lambda args: _people_command(args, "set-slack-user"))
 
     p = sub.add_parser("verify-audit", help="check that no audit entry was edited, removed or added")
     p.add_argument("--config")

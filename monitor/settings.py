@@ -1,6 +1,6 @@
 """Process settings from the environment, with defaults that make the embedded mode just work.
 
-Secrets (the ops token, Slack's token, passwords inside DATABASE_URL or REDIS_URL) are SecretStr:
+Secrets (the ops token, Slack's token and signing secret, passwords inside DATABASE_URL or REDIS_URL) are SecretStr:
 a repr, a log line or a traceback of Settings never shows them.
 """
 
@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # only to point slack-sdk at another Slack-compatible endpoint
     slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL", "slack_api_url"))
     slack_timeout: float = Field(10.0, gt=0, le=120, validation_alias=_env("SLACK_TIMEOUT", "slack_timeout"))
+    # Verifies that requests to POST /slack/interactivity (the Acknowledge button) come from Slack.
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
     # Where the service keeps what is not in the database: on the embedded default, the letters' self-signed
     # signing key, the webhook signing secret and the session secret are made here at first start.
     data_dir: str | None = Field(None, validation_alias=_env("PORTALWATCH_DATA_DIR", "data_dir"))

@@ -252,7 +252,11 @@ class SlackStandIn:
     It keeps the messages it was sent (with their metadata, for conversations.history), and can
     misbehave: `failing` answers every call with a transient error, `error` with the named Slack
     error, `hold` makes calls wait until released, `lose_answers_for` stores a post and then answers
-    only after that many seconds (after the client gave up), as a post whose answer was lost.
+    only after that many seconds (after the client gave up), as a post whose answer was lost, and
+    `rate_limited` answers the next calls HTTP 429 with these Retry-After seconds, one each.
+
+    It also stands in for the `response_url` of a button press (`response_url`): what is sent
+    there is kept in `responses`.
     """
 
     url: str
@@ -261,6 +265,8 @@ class SlackStandIn:
     failing: bool = False
     error: str | None = None
     lose_answers_for: float = 0.0
+    rate_limited: list[int] = field(default_factory=list)
+    responses: list[dict[str, Any]] = field(default_factory=list)
     hold: threading.Event | None = None
     holding: threading.Event = field(default_factory=threading.Event)  # set while a call is held
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -272,6 +278,17 @@ class SlackStandIn:
     def posts(self) -> list[dict[str, Any]]:
         with self.lock:
             return list(self.messages)
+
+    def top_level(self) -> list[dict[str, Any]]:
+        """The channel's own messages, without thread replies."""
+        return [m for m in self.posts() if not m.get("thread_ts")]
+
+    def replies(self, ts: str) -> list[dict[str, Any]]:
+        return [m for m in self.posts() if m.get("thread_ts") == ts]
+
+    @property
+    def response_url(self) -> str:
+        return self.url.replace("/api/", "/respond/T0/1234/abcd")
 
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 30) -> None:
         import time
@@ -303,6 +320,11 @@ def slack() -> Iterator[SlackStandIn]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode()
+            if self.path.startswith("/respond/"):
+                with state["slack"].lock:
+                    state["slack"].responses.append(json.loads(raw))
+                self._answer(200, b"ok", "text/plain")
+                return
             # Slack's Web API takes JSON or form-encoded bodies; record either as a dict.
             if "json" in (self.headers.get("Content-Type") or ""):
                 body: dict[str, Any] = json.loads(raw)
@@ -320,6 +342,11 @@ def slack() -> Iterator[SlackStandIn]:
                 stand_in.holding.set()
                 stand_in.hold.wait(30)
             delay = 0.0
+            with stand_in.lock:
+                retry_after = stand_in.rate_limited.pop(0) if stand_in.rate_limited else None
+            if retry_after is not None:
+                self._answer(429, b'{"ok": false, "error": "ratelimited"}', retry_after=retry_after)
+                return
             if stand_in.failing:
                 payload: dict[str, Any] = {"ok": False, "error": "service_unavailable"}
             elif stand_in.error:
@@ -328,13 +355,29 @@ def slack() -> Iterator[SlackStandIn]:
                 ts = f"1700000000.{next(counter):06d}"
                 with stand_in.lock:
                     stand_in.messages.append(
-                        {"ts": ts, "channel": "C0OUTAGES", "text": body.get("text"), "metadata": body.get("metadata")}
+                        {
+                            "ts": ts,
+                            "channel": "C0OUTAGES",
+                            "text": body.get("text"),
+                            "blocks": body.get("blocks"),
+                            "thread_ts": body.get("thread_ts"),
+                            "metadata": body.get("metadata"),
+                        }
                     )
                 payload = {"ok": True, "channel": "C0OUTAGES", "ts": ts}
                 delay = stand_in.lose_answers_for
-            elif method == "conversations.history":
+            elif method in ("conversations.history", "conversations.replies"):
+                # The history holds the channel's own messages; a thread's replies are read from the thread.
                 with stand_in.lock:
-                    found = [dict(m) for m in reversed(stand_in.messages)]
+                    found = [
+                        dict(m)
+                        for m in reversed(stand_in.messages)
+                        if (
+                            m.get("thread_ts") == body.get("ts")
+                            if method == "conversations.replies"
+                            else not m.get("thread_ts")
+                        )
+                    ]
                 if str(body.get("include_all_metadata")).lower() not in ("1", "true"):
                     for message in found:
                         message.pop("metadata", None)
@@ -344,14 +387,21 @@ def slack() -> Iterator[SlackStandIn]:
                     for message in stand_in.messages:
                         if message["ts"] == body.get("ts"):
                             message["text"] = body.get("text")
+                            message["blocks"] = body.get("blocks")
                 payload = {"ok": True, "channel": body.get("channel"), "ts": body.get("ts")}
             if delay:
                 time.sleep(delay)
-            data = json.dumps(payload).encode()
+            self._answer(200, json.dumps(payload).encode())
+
+        def _answer(
+            self, status: int, data: bytes, content_type: str = "application/json", retry_after: int | None = None
+        ) -> None:
             try:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
+                if retry_after is not None:
+                    self.send_header("Retry-After", str(retry_after))
                 self.end_headers()
                 self.wfile.write(data)
             except OSError:

@@ -374,6 +374,36 @@ class MetricsConfig(BaseModel):
         return value
 
 
+MAX_REMINDER = timedelta(days=7)
+
+
+class SlackConfig(BaseModel):
+    """What PortalWatch does in Slack beyond posting (the token and channel are settings, not this file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # How long after an open outage's message was posted, with nobody acknowledging it, the channel is
+    # reminded (one reply each); `[]` for none.
+    reminders: tuple[Duration, ...] = (timedelta(minutes=15), timedelta(minutes=60))
+
+    @field_validator("reminders", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: object) -> object:
+        return () if value is None else value
+
+    @field_validator("reminders")
+    @classmethod
+    def _sensible(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        for after in value:
+            if not timedelta(minutes=1) <= after <= MAX_REMINDER:
+                raise ValueError("each reminder is from 1m to 7d after the message was posted")
+            if after.total_seconds() != int(after.total_seconds()):
+                raise ValueError("reminders are whole seconds (15m, 1h, 90s)")
+        if len(set(value)) != len(value):
+            raise ValueError("each reminder once")
+        return tuple(sorted(value))
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -393,6 +423,12 @@ class Config(BaseModel):
     self_service: SelfServiceConfig = SelfServiceConfig()
     retention: RetentionConfig = RetentionConfig()
     metrics: MetricsConfig = MetricsConfig()
+    slack: SlackConfig = SlackConfig()
+
+    @field_validator("slack", mode="before")
+    @classmethod
+    def _default_slack(cls, value: object) -> object:
+        return SlackConfig() if value is None else value
 
     @field_validator("retention", mode="before")
     @classmethod

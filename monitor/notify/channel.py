@@ -25,11 +25,15 @@ class MessageRef:
 
 
 class SendError(Exception):
-    """Sending failed. `permanent` errors need a person (bad token, unknown channel); others pass."""
+    """Sending failed. `permanent` errors need a person (bad token, unknown channel); others pass.
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    `retry_after` (seconds) is how long the service asked to be left alone (a rate limit), if it said.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after = retry_after
 
 
 class Channel(Protocol):
@@ -38,10 +42,12 @@ class Channel(Protocol):
     @property
     def configured(self) -> bool: ...
 
-    def post(self, message: Message, *, marker: str) -> MessageRef: ...
+    def post(self, message: Message, *, marker: str, thread: MessageRef | None = None) -> MessageRef:
+        """Post a new message, or a reply in `thread`'s thread."""
+        ...
 
     def update(self, ref: MessageRef, message: Message) -> MessageRef: ...
 
-    def find(self, marker: str, *, since: datetime) -> MessageRef | None:
-        """The message posted with `marker` at or after `since`, if the channel has it."""
+    def find(self, marker: str, *, since: datetime, thread: MessageRef | None = None) -> MessageRef | None:
+        """The message posted with `marker` at or after `since` (in `thread`'s replies), if the channel has it."""
         ...

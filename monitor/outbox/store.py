@@ -20,7 +20,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, and_, func, select, update
@@ -33,6 +33,22 @@ from monitor.storage.models import Delivery, OutboxEvent
 
 # Consumers that keep one external message per subject: one claim per (consumer, subject) at a time.
 EXCLUSIVE_PER_SUBJECT = frozenset({Consumer.SLACK})
+
+
+class Deferred(Exception):
+    """A consumer's answer: not now, look again at `until` (e.g. an alert muted by a maintenance window)."""
+
+    def __init__(self, reason: str, *, until: datetime) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.until = until
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A consumer's answer: done, deliberately without acting; `note` says why (kept with the delivery)."""
+
+    note: str
 
 
 @dataclass(frozen=True)
@@ -142,23 +158,40 @@ def claim(session: Session, delivery_id: int, *, now: datetime) -> Claim | None:
     )
 
 
-def complete(session: Session, held: Claim, *, now: datetime) -> bool:
-    """Mark the delivery done, if the claim is still ours (a stale claim may have been taken over)."""
+def complete(session: Session, held: Claim, *, now: datetime, note: str | None = None) -> bool:
+    """Mark the delivery done, if the claim is still ours (a stale claim may have been taken over).
+
+    `note` says why it was done without acting (a muted alert, say); it is kept in last_error.
+    """
     result = session.execute(
         update(Delivery)
         .where(Delivery.id == held.delivery_id, Delivery.claim_token == held.token)
-        .values(state=DeliveryState.DONE, done_at=now, claimed_at=None, claim_token=None, last_error=None)
+        .values(state=DeliveryState.DONE, done_at=now, claimed_at=None, claim_token=None, last_error=note)
         .execution_options(synchronize_session=False)
     )
     return cast(CursorResult[Any], result).rowcount == 1
 
 
-def release(session: Session, held: Claim, *, now: datetime, error: str, permanent: bool = False) -> bool:
+def release(
+    session: Session,
+    held: Claim,
+    *,
+    now: datetime,
+    error: str,
+    permanent: bool = False,
+    at_least: timedelta | None = None,
+) -> bool:
     """Give the claim back after a failure; the delivery is tried again after its backoff, never dropped.
+
+    `at_least` is a wait the other side asked for (a rate limit's Retry-After): the retry comes no
+    sooner, up to the backoff's cap.
 
     Returns True the first time the delivery has failed often enough (or permanently) that ops
     should be alerted; the caller writes that alert as an event of its own.
     """
+    delay = retry_delay(held.attempts, permanent=permanent)
+    if at_least is not None:
+        delay = min(max(delay, at_least), MAX_DELAY)
     result = session.execute(
         update(Delivery)
         .where(Delivery.id == held.delivery_id, Delivery.claim_token == held.token)
@@ -166,7 +199,7 @@ def release(session: Session, held: Claim, *, now: datetime, error: str, permane
             claimed_at=None,
             claim_token=None,
             last_error=error[:2000],
-            available_at=now + retry_delay(held.attempts, permanent=permanent),
+            available_at=now + delay,
         )
         .execution_options(synchronize_session=False)
     )
@@ -181,6 +214,27 @@ def release(session: Session, held: Claim, *, now: datetime, error: str, permane
         .execution_options(synchronize_session=False)
     )
     return cast(CursorResult[Any], first_alert).rowcount == 1
+
+
+def defer(session: Session, held: Claim, *, now: datetime, until: datetime, reason: str) -> bool:
+    """Give the claim back without counting an attempt: the consumer chose to wait (a muted alert).
+
+    It is looked at again at `until`, or after the backoff's cap if that is sooner (a retry time
+    further ahead would read as a clock that stepped back), and decides again then.
+    """
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == held.delivery_id, Delivery.claim_token == held.token)
+        .values(
+            claimed_at=None,
+            claim_token=None,
+            attempts=Delivery.attempts - 1,
+            last_error=reason[:2000],
+            available_at=min(until, now + MAX_DELAY),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def supersede(session: Session, consumer: Consumer, subject: str, *, up_to_event_id: int, now: datetime) -> int:

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 MONITORING_CHECK_EVERY = timedelta(seconds=5)
 PRUNE_CHECKS_EVERY = timedelta(minutes=10)  # retention: also at start, so a restart never skips it for long
+SLACK_REMINDERS_EVERY = timedelta(seconds=30)  # a reminder goes out at most this late
 MIN_PAUSE = 0.005  # seconds: never spin
 # How late a check may start for the sake of batching: a fortieth of its interval, at most half a
 # second. Probes' slots are spread over their interval, so sending each as its slot starts would send
@@ -119,6 +120,7 @@ class Scheduler:
             Periodic(jobs.RELIEVE_OPEN_OUTAGES, runtime.config.relief.interval),
             Periodic(jobs.CHECK_MONITORING, MONITORING_CHECK_EVERY),
             Periodic(jobs.PRUNE_CHECKS, PRUNE_CHECKS_EVERY),
+            Periodic(jobs.SLACK_REMINDERS, SLACK_REMINDERS_EVERY),
         ]
 
     def tick(self) -> int:

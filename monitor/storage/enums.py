@@ -112,6 +112,9 @@ class EventKind(StrEnum):
     LOCATION_SEEING = "location_seeing"  # a blind location passed its control check again
     SEVERITY_CHANGED = "severity_changed"  # an open outage became worse or better
     OUTAGE_REOPENED = "reopened"  # failures came back within merge_gap of an outage's end
+    OUTAGE_ACKNOWLEDGED = "acknowledged"  # someone on the desk said they are on it
+    UPDATE_POSTED = "update_posted"  # a note about an outage, posted in Slack as a reply to its message
+    REMINDER = "reminder"  # an open outage is still unacknowledged this long after it was posted
 
 
 class LetterKind(StrEnum):
@@ -190,6 +193,7 @@ class AuditAction(StrEnum):
     PASSWORD_SET = "password_set"
     TOKEN_CREATED = "token_created"
     TOKEN_REVOKED = "token_revoked"
+    SLACK_USER_SET = "slack_user_set"
 
 
 # Which consumers act on which kind of event.
@@ -207,4 +211,7 @@ CONSUMERS: dict[EventKind, tuple[Consumer, ...]] = {
     EventKind.LOCATION_SEEING: (Consumer.SLACK,),
     EventKind.SEVERITY_CHANGED: (Consumer.RELIEF, Consumer.SLACK),
     EventKind.OUTAGE_REOPENED: (Consumer.RELIEF, Consumer.SLACK),
+    EventKind.OUTAGE_ACKNOWLEDGED: (Consumer.SLACK,),
+    EventKind.UPDATE_POSTED: (Consumer.SLACK,),
+    EventKind.REMINDER: (Consumer.SLACK,),
 }

@@ -9,11 +9,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from monitor.notify.channel import SendError
-from monitor.outbox.store import Claim, backlog, claim, complete, due_deliveries, emit, failing_deliveries, release
+from monitor.outbox.store import (
+    Claim,
+    Deferred,
+    Skipped,
+    backlog,
+    claim,
+    complete,
+    defer,
+    due_deliveries,
+    emit,
+    failing_deliveries,
+    release,
+)
 from monitor.runtime import Runtime
 from monitor.storage.engine import transaction
 from monitor.storage.enums import Consumer, EventKind
@@ -28,6 +41,7 @@ class Outcome(StrEnum):
     DONE = "done"
     NOT_CLAIMED = "not-claimed"  # someone else has it, or it is done, or it waits for its retry time
     RETRY_LATER = "retry-later"
+    DEFERRED = "deferred"  # the consumer chose to wait (a muted alert): no attempt counted
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,11 @@ def deliver(runtime: Runtime, delivery_id: int) -> Delivered:
         return Delivered(Outcome.NOT_CLAIMED)
     try:
         result = HANDLERS[held.consumer](runtime, held.event_id)
+    except Deferred as exc:
+        log.info("%s for %s waits until %s: %s", held.consumer, held.subject, exc.until.isoformat(), exc.reason)
+        with transaction(runtime.sessions) as session:
+            defer(session, held, now=runtime.clock(), until=exc.until, reason=exc.reason)
+        return Delivered(Outcome.DEFERRED)
     except SendError as exc:
         log.warning(
             "%s for %s failed (%s): %s",
@@ -57,21 +76,23 @@ def deliver(runtime: Runtime, delivery_id: int) -> Delivered:
             "permanent" if exc.permanent else "will retry",
             exc,
         )
-        _release(runtime, held, str(exc), permanent=exc.permanent)
+        wait = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
+        _release(runtime, held, str(exc), permanent=exc.permanent, at_least=wait)
         return Delivered(Outcome.RETRY_LATER)
     except Exception as exc:  # any failure of a consumer is retried; the delivery is never dropped
         log.exception("%s for %s failed; will retry", held.consumer, held.subject)
         _release(runtime, held, f"{type(exc).__name__}: {exc}", permanent=False)
         return Delivered(Outcome.RETRY_LATER)
+    note = result.note if isinstance(result, Skipped) else None
     with transaction(runtime.sessions) as session:
-        complete(session, held, now=runtime.clock())
+        complete(session, held, now=runtime.clock(), note=note)
     return Delivered(Outcome.DONE, result)
 
 
-def _release(runtime: Runtime, held: Claim, error: str, *, permanent: bool) -> None:
+def _release(runtime: Runtime, held: Claim, error: str, *, permanent: bool, at_least: timedelta | None = None) -> None:
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
-        alert = release(session, held, now=now, error=error, permanent=permanent)
+        alert = release(session, held, now=now, error=error, permanent=permanent, at_least=at_least)
         if alert and held.consumer != Consumer.SLACK:
             # Written with the release: ops hear that relief is stuck, through a consumer of its own.
             log.error("%s for %s has failed %s times: %s", held.consumer, held.subject, held.attempts, error)

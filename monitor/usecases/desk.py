@@ -4,6 +4,9 @@ The surfaces (the ops API, the dashboard) call these with the session of their t
 acting; the use cases underneath (outages, maintenance) know nothing of people. An action that changes
 nothing (a correction already made, an outage already acknowledged, a window already withdrawn) records
 nothing, so a retried request leaves no second entry.
+
+Acknowledgements and updates are outbox events too (in the same transaction), so Slack hears of them:
+the outage's message shows who acknowledged it, and each update is a reply in its thread.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.storage.enums import AuditAction, Language
+from monitor.outbox.store import emit
+from monitor.storage.enums import AuditAction, EventKind, Language
 from monitor.storage.models import (
     Grant,
     Maintenance,
@@ -170,9 +174,14 @@ def mark_false_positive(
 # --- acknowledgements and updates ----------------------------------------------------------------
 
 
+def update_subject(outage_id: int, update_id: int) -> str:
+    """An update's own outbox subject: a reply of its own, never folded into the outage's message."""
+    return f"{outage_subject(outage_id)}:update:{update_id}"
+
+
 def acknowledge(session: Session, actor: Actor, outage_id: int, *, now: datetime) -> tuple[OutageAcknowledgement, bool]:
     """(the acknowledgement, whether it was made now): the first one stands."""
-    outages.get_outage(session, outage_id, for_update=True)
+    outage = outages.get_outage(session, outage_id, for_update=True)
     existing = session.get(OutageAcknowledgement, outage_id)
     if existing is not None:
         return existing, False
@@ -188,6 +197,15 @@ def acknowledge(session: Session, actor: Actor, outage_id: int, *, now: datetime
         outage_subject(outage_id),
         before={"acknowledged_at": None, "acknowledged_by": None},
         after={"acknowledged_at": iso(now), "acknowledged_by": actor.name},
+        now=now,
+    )
+    emit(
+        session,
+        EventKind.OUTAGE_ACKNOWLEDGED,
+        subject=outage_subject(outage_id),
+        outage_id=outage_id,
+        component_id=outage.component_id,
+        payload={"acknowledged_by": actor.name},
         now=now,
     )
     return made, True
@@ -216,8 +234,10 @@ def post_update(
     language: object = None,
     now: datetime,
 ) -> OutageUpdate:
-    """A note about an outage: `public` ones are shown on the status page and in summary.json, others never."""
-    outages.get_outage(session, outage_id, for_update=True)
+    """A note about an outage: `public` ones are shown on the status page and in summary.json, others never.
+
+    Either kind is posted in Slack, in the ops channel, as a reply to the outage's message."""
+    outage = outages.get_outage(session, outage_id, for_update=True)
     text = _update_body(body)
     if not isinstance(public, bool):
         raise InvalidInput("public", "expected true (shown on the status page) or false (internal)")
@@ -243,6 +263,15 @@ def post_update(
         AuditAction.OUTAGE_UPDATE_POSTED,
         outage_subject(outage_id),
         after={"update_id": update.id, "body": text, "public": public, "language": language},
+        now=now,
+    )
+    emit(
+        session,
+        EventKind.UPDATE_POSTED,
+        subject=update_subject(outage_id, update.id),
+        outage_id=outage_id,
+        component_id=outage.component_id,
+        payload={"update_id": update.id},
         now=now,
     )
     return update

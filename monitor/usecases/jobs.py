@@ -13,7 +13,18 @@ from typing import Any
 
 from monitor.runtime import Runtime
 from monitor.storage.enums import CheckKind
-from monitor.usecases import checks, deliver, imports, letters, monitoring, notices, relief, retention
+from monitor.usecases import (
+    checks,
+    deliver,
+    imports,
+    interactive,
+    letters,
+    monitoring,
+    notices,
+    relief,
+    reminders,
+    retention,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +41,8 @@ IMPORT_CASES = "portalwatch.import_cases"
 ISSUE_LETTERS = "portalwatch.issue_letters"
 SEND_NOTICE = "portalwatch.send_notice"
 PRUNE_CHECKS = "portalwatch.prune_checks"
+SLACK_RESPOND = "portalwatch.slack_respond"
+SLACK_REMINDERS = "portalwatch.slack_reminders"
 
 
 def probe_queue(location: str) -> str:
@@ -188,6 +201,18 @@ def prune_checks_job(runtime: Runtime) -> int:
     return retention.prune_checks(runtime, budget_seconds=retention.JOB_BUDGET_SECONDS).checks
 
 
+def slack_respond_job(runtime: Runtime, response_url: str, text: str) -> bool:
+    """Tells the person who pressed a Slack button why nothing was done (an ephemeral message)."""
+    return interactive.tell(response_url, text)
+
+
+def slack_reminders_job(runtime: Runtime) -> int:
+    """Reminds the channel of open outages nobody has acknowledged (`slack.reminders`)."""
+    found = reminders.remind(runtime)
+    deliver_all(runtime, found)
+    return len(found)
+
+
 JOBS: dict[str, Callable[..., Any]] = {
     RUN_CHECK: run_check_job,
     RUN_CHECKS: run_checks_job,
@@ -200,6 +225,8 @@ JOBS: dict[str, Callable[..., Any]] = {
     ISSUE_LETTERS: issue_letters_job,
     SEND_NOTICE: send_notice_job,
     PRUNE_CHECKS: prune_checks_job,
+    SLACK_RESPOND: slack_respond_job,
+    SLACK_REMINDERS: slack_reminders_job,
 }
 
 

@@ -192,6 +192,34 @@ def window_occurrences(window: Maintenance, start: datetime, end: datetime) -> l
     return sorted((s, e) for s, e in found if e > start and s < end)
 
 
+# Back-to-back windows are followed this many times when finding where maintenance ends.
+_MAX_CHAINED = 20
+
+
+def maintenance_until(session: Session, component_id: str, at: datetime) -> datetime | None:
+    """When the maintenance covering the component at `at` ends (following windows that adjoin or
+    overlap it), or None if no window in force covers it then."""
+    windows = session.scalars(
+        select(Maintenance)
+        .join(MaintenanceComponent, MaintenanceComponent.maintenance_id == Maintenance.id)
+        .where(MaintenanceComponent.component_id == component_id, Maintenance.active)
+    ).all()
+    until: datetime | None = None
+    moment = at
+    for _ in range(_MAX_CHAINED):
+        # A recurring occurrence lasts at most 7 days: one that covers `moment` began within that.
+        ends = [
+            end
+            for window in windows
+            for start, end in window_occurrences(window, moment - timedelta(days=8), moment + timedelta(seconds=1))
+            if start <= moment < end
+        ]
+        if not ends:
+            break
+        until = moment = max(ends)
+    return until
+
+
 def view_json(view: MaintenanceView) -> dict[str, Any]:
     return {
         "id": view.id,

@@ -172,9 +172,9 @@ def outage_detail(session: Session, outage_id: int) -> OutageDetail:
 # --- after an action ---------------------------------------------------------------------------------
 
 
-def pending_deliveries(session: Session, subject: str) -> list[int]:
-    """The subject's deliveries still owed: those an action just wrote, and any an earlier change left behind."""
-    query = select(Delivery.id).where(Delivery.subject == subject, Delivery.state == DeliveryState.PENDING)
+def pending_deliveries(session: Session, *subjects: str) -> list[int]:
+    """The subjects' deliveries still owed: those an action just wrote, and any an earlier change left behind."""
+    query = select(Delivery.id).where(Delivery.subject.in_(subjects), Delivery.state == DeliveryState.PENDING)
     return list(session.scalars(query.order_by(Delivery.id)))
 
 

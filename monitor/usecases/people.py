@@ -113,6 +113,34 @@ def set_password(session: Session, actor: Actor, name: object, *, password_hash:
     return person
 
 
+def set_slack_user(session: Session, actor: Actor, name: object, *, slack_user_id: object, now: datetime) -> Person:
+    """Link a person to their Slack account (None unlinks): their Acknowledge presses in Slack act as them."""
+    person = get_person(session, name, for_update=True)
+    if slack_user_id is not None:
+        problem = credentials.slack_user_problem(slack_user_id)
+        if problem is not None:
+            raise InvalidInput("slack_user_id", problem)
+        holder = session.scalar(
+            select(Person.name).where(Person.slack_user_id == slack_user_id, Person.id != person.id)
+        )
+        if holder is not None:
+            raise Conflict("slack_user_id", f"Slack user {slack_user_id} is already {holder}'s")
+    before = person.slack_user_id
+    if before == slack_user_id:
+        return person  # nothing changes: nothing recorded
+    person.slack_user_id = None if slack_user_id is None else str(slack_user_id)
+    audit.append(
+        session,
+        actor,
+        AuditAction.SLACK_USER_SET,
+        f"person:{person.name}",
+        before={"slack_user_id": before},
+        after={"slack_user_id": person.slack_user_id},
+        now=now,
+    )
+    return person
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     token: str  # shown once: only its SHA-256 is kept

@@ -10,6 +10,7 @@ from monitor.web import auth, errors, metrics, security, selfservice
 from monitor.web.dashboard import dashboard
 from monitor.web.ops import ops
 from monitor.web.people import people_api
+from monitor.web.slack import slack
 from monitor.web.status import status_page
 
 # The largest request body accepted at all (a case import); larger ones get a JSON 413.
@@ -29,6 +30,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(ops, url_prefix="/api/ops")
     app.register_blueprint(people_api, url_prefix="/api/ops")
     selfservice.init_app(app)
+    app.register_blueprint(slack)  # after selfservice.init_app: its rate limiter guards this route too
     metrics.init_app(app)
     auth.init_app(app)
     app.register_blueprint(dashboard, url_prefix="/ops")

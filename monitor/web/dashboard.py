@@ -222,6 +222,7 @@ def outage_page(outage_id: int) -> BaseResponse | tuple[str, int]:
     return _outage_page(outage_id)
 
 
+# An action returns the outbox subjects it wrote besides the outage's own (an update's thread reply), if any.
 Action = Callable[[Session, Actor, datetime], Any]
 
 
@@ -233,8 +234,9 @@ def _outage_action(outage_id: int, form: str, action: Action, done: str) -> Base
     runtime = current_runtime()
     try:
         with transaction(runtime.sessions) as session:
-            action(session, current_actor(), runtime.clock())
-            deliveries = overview.pending_deliveries(session, outage_subject(outage_id))
+            subjects = action(session, current_actor(), runtime.clock())
+            extra = subjects if isinstance(subjects, list) else []
+            deliveries = overview.pending_deliveries(session, outage_subject(outage_id), *extra)
     except outages.NotFound:
         return _not_found(outage_id)
     except outages.InvalidInput as exc:
@@ -257,8 +259,8 @@ def acknowledge(outage_id: int) -> BaseResponse | tuple[str, int]:
 def post_update(outage_id: int) -> BaseResponse | tuple[str, int]:
     form = request.form
 
-    def act(session: Session, actor: Actor, now: datetime) -> None:
-        desk.post_update(
+    def act(session: Session, actor: Actor, now: datetime) -> list[str]:
+        update = desk.post_update(
             session,
             actor,
             outage_id,
@@ -267,6 +269,7 @@ def post_update(outage_id: int) -> BaseResponse | tuple[str, int]:
             language=optional(form, "language"),
             now=now,
         )
+        return [desk.update_subject(outage_id, update.id)]  # its thread reply in Slack
 
     return _outage_action(outage_id, "update", act, "done_update")
 

@@ -547,8 +547,10 @@ def acknowledge_outage(outage_id: int) -> tuple[Response, int]:
     try:
         with transaction(runtime.sessions) as session:
             desk.acknowledge(session, current_actor(), outage_id, now=runtime.clock())
+            deliveries = _pending(session, outage_subject(outage_id))
     except outages.NotFound as exc:
         return error_response(404, "not_found", str(exc)), 404
+    _deliver_soon(deliveries)
     [shown] = _outage_rows(where=[Outage.id == outage_id], limit=1)
     return jsonify(shown), 200
 
@@ -575,10 +577,12 @@ def post_outage_update(outage_id: int) -> tuple[Response, int]:
                 now=runtime.clock(),
             )
             shown = {**desk.update_json(update), "outage_id": outage_id}
+            deliveries = _pending(session, desk.update_subject(outage_id, update.id))
     except outages.NotFound as exc:
         return error_response(404, "not_found", str(exc)), 404
     except outages.InvalidInput as exc:
         return _invalid(exc)
+    _deliver_soon(deliveries)
     return jsonify(shown), 201
 
 

@@ -11,7 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from monitor.storage.engine import transaction
+from monitor.storage.enums import AuditAction
+from monitor.storage.models import AuditEntry
 from monitor.usecases import people
 from monitor.web import create_app
 from tests.conftest import OFFLINE_CONFIG, ROOT, make_runtime
@@ -122,3 +126,31 @@ def test_verify_audit_exits_1_and_names_the_entry_edited_in_the_database(tmp_pat
     assert line.startswith("BROKEN: entry 2 (token_created of token:")
     assert "by cli at 20" in line
     assert "a field of this entry (when, who, what, before, after or why) was edited" in line
+
+
+def test_set_slack_user_links_a_person_is_audited_and_refuses_an_id_taken_or_malformed(
+    tmp_path: Path, otto: str
+) -> None:
+    linked = monitor(tmp_path, "set-slack-user", "otto", "U0OTTO42")
+    assert linked.returncode == 0, linked.stderr
+    assert linked.stdout.strip() == "otto is Slack user U0OTTO42: their Acknowledge presses in Slack act as them"
+    assert monitor(tmp_path, "create-user", "vera", "--role", "viewer", "--slack-user-id", "U0VERA1").returncode == 0
+    taken = monitor(tmp_path, "set-slack-user", "otto", "U0VERA1")
+    assert taken.returncode == 1 and "U0VERA1 is already vera's" in taken.stderr
+    malformed = monitor(tmp_path, "set-slack-user", "otto", "marie@example.com")
+    assert malformed.returncode == 1 and "slack_user_id" in malformed.stderr
+    assert monitor(tmp_path, "set-slack-user", "nobody", "U0NOBODY").returncode == 1
+    assert monitor(tmp_path, "set-slack-user", "otto", "none").stdout.strip() == "otto is linked to no Slack account"
+
+    runtime = make_runtime(f"sqlite:///{tmp_path / 'cli.db'}", OFFLINE_CONFIG)
+    try:
+        with transaction(runtime.sessions) as session:
+            entries = session.scalars(
+                select(AuditEntry).where(AuditEntry.action == AuditAction.SLACK_USER_SET).order_by(AuditEntry.id)
+            ).all()
+            assert [(e.actor, e.subject, e.before, e.after) for e in entries] == [
+                ("cli", "person:otto", {"slack_user_id": "U012AB3CD"}, {"slack_user_id": "U0OTTO42"}),
+                ("cli", "person:otto", {"slack_user_id": "U0OTTO42"}, {"slack_user_id": None}),
+            ]
+    finally:
+        runtime.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.notify.channel import Message
@@ -16,6 +16,9 @@ _SEVERITY = {
     Severity.DEGRADED_PERFORMANCE: (":large_yellow_circle:", "Degraded performance"),
 }
 MAX_REASON_CHARS = 1000  # a reason is quoted whole up to this; Slack allows 3,000 per section
+MAX_REPLY_CHARS = 2900  # an update is quoted up to this: one section holds 3,000
+# The Acknowledge button: POST /slack/interactivity recognises it by this id; its value is the outage id.
+ACKNOWLEDGE_ACTION = "acknowledge_outage"
 _ENDED_BECAUSE = {
     EndReason.COMPONENT_REMOVED: "the component was removed from monitoring",
     EndReason.WATCH_REMOVED: "the probes or locations that saw it down were removed from monitoring",
@@ -38,6 +41,28 @@ class OutageFacts:
     blind_locations: tuple[str, ...] = ()  # locations that cannot see right now
     # Severity changes after it opened: (from when, severity), oldest first.
     severity_changes: tuple[tuple[datetime, Severity], ...] = ()
+    first_check_id: int | None = None  # the first failed check: its evidence is linked
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    false_positive: bool = False
+
+
+@dataclass(frozen=True)
+class UpdateFacts:
+    outage_id: int
+    component_name: str
+    author: str
+    body: str
+    public: bool
+    posted_at: datetime
+
+
+@dataclass(frozen=True)
+class ReminderFacts:
+    outage_id: int
+    component_name: str
+    started_at: datetime
+    after: timedelta  # how long after its message was posted nobody has acknowledged it
 
 
 @dataclass(frozen=True)
@@ -72,6 +97,45 @@ def _blocks(headline: str, details: list[str], context: str) -> list[dict[str, A
     ]
 
 
+def outage_url(page_url: str, outage_id: int) -> str:
+    """The outage's page on the ops dashboard."""
+    return f"{page_url.rstrip('/')}/ops/outages/{outage_id}"
+
+
+def evidence_url(page_url: str, outage_id: int) -> str:
+    """The evidence on the outage's dashboard page: the first and latest failed checks, the screenshot inline
+    (a signed-in browser reads it; the ops API's /api/ops/checks/<id> serves the same to a token)."""
+    return f"{outage_url(page_url, outage_id)}#evidence"
+
+
+def _links(facts: OutageFacts, page_url: str) -> str:
+    links = [f"Outage #{facts.outage_id}", f"<{outage_url(page_url, facts.outage_id)}|dashboard>"]
+    if facts.first_check_id is not None:
+        links.append(f"<{evidence_url(page_url, facts.outage_id)}|evidence of the failed checks>")
+    links.append(f"<{page_url}|status page>")
+    return " · ".join(links)
+
+
+def _acknowledgement(facts: OutageFacts, time_zone: str) -> list[str]:
+    if facts.acknowledged_by is None or facts.acknowledged_at is None:
+        return []
+    return [f"*Acknowledged by* {escape(facts.acknowledged_by)} at {local(facts.acknowledged_at, time_zone)}"]
+
+
+def _acknowledge_button(facts: OutageFacts) -> list[dict[str, Any]]:
+    """While it is open and nobody has said they are on it."""
+    if facts.ended_at is not None or facts.acknowledged_by is not None or facts.false_positive:
+        return []
+    button = {
+        "type": "button",
+        "action_id": ACKNOWLEDGE_ACTION,
+        "text": {"type": "plain_text", "text": "Acknowledge", "emoji": False},
+        "style": "primary",
+        "value": str(facts.outage_id),
+    }
+    return [{"type": "actions", "block_id": f"outage-{facts.outage_id}", "elements": [button]}]
+
+
 def escape(text: str) -> str:
     """Text people typed, shown as written: Slack reads `<!channel>` or `<url|label>` as markup otherwise."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -99,7 +163,7 @@ def outage_message(facts: OutageFacts, *, time_zone: str, page_url: str) -> Mess
         headline = f":large_green_circle: Resolved: {facts.component_name}"
         text = f"Resolved: {facts.component_name} was down {lasted}, from {started} to {ended}"
         when = f"*Down* {started} → {ended} ({lasted})"
-    details = [when]
+    details = [f"*Component:* {facts.component_name}", f"*Severity:* {_SEVERITY[facts.severity][1]}", when]
     for at, severity in facts.severity_changes:
         details.append(f"*{_SEVERITY[severity][1]}* from {local(at, time_zone)}")
     if facts.ended_at is None and facts.failing_locations:
@@ -109,8 +173,11 @@ def outage_message(facts: OutageFacts, *, time_zone: str, page_url: str) -> Mess
     if facts.error:
         details.append(f"*First failed check:* {facts.error}")
     details.append(f"*Cases granted relief so far:* {facts.grants}")
-    context = f"Outage #{facts.outage_id} · <{page_url}|status page>"
-    return Message(text=text, blocks=_blocks(headline, details, context))
+    details += _acknowledgement(facts, time_zone)
+    if facts.false_positive:
+        details.append("*Marked a false positive* by ops: relief and the status page no longer count it.")
+    blocks = _blocks(headline, details, _links(facts, page_url)) + _acknowledge_button(facts)
+    return Message(text=text, blocks=blocks)
 
 
 def declared_outage_message(facts: OutageFacts, *, time_zone: str, page_url: str) -> Message:
@@ -130,13 +197,41 @@ def declared_outage_message(facts: OutageFacts, *, time_zone: str, page_url: str
         text += f", declared by ops: {reason}"
         when = f"*{label}* {started} → {ended} ({lasted})"
     details = [
+        f"*Component:* {facts.component_name}",
         when,
         f"*Declared by ops:* {reason}",
         "Not seen by the probes: recorded through the ops API.",
         f"*Cases granted relief so far:* {facts.grants}",
+        *_acknowledgement(facts, time_zone),
     ]
-    context = f"Outage #{facts.outage_id} · declared · <{page_url}|status page>"
-    return Message(text=text, blocks=_blocks(headline, details, context))
+    context = _links(facts, page_url).replace(" · ", " · declared · ", 1)
+    return Message(text=text, blocks=_blocks(headline, details, context) + _acknowledge_button(facts))
+
+
+def update_reply(facts: UpdateFacts, *, time_zone: str) -> Message:
+    """A note about an outage, as a reply in its message's thread."""
+    kind = "Public update (on the status page)" if facts.public else "Internal update"
+    body = escape(facts.body[:MAX_REPLY_CHARS])
+    author = escape(facts.author)
+    text = f"{kind} on {facts.component_name} by {author}: {body}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": body}},
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"{kind} by {author} at {local(facts.posted_at, time_zone)}"}],
+        },
+    ]
+    return Message(text=text[:3000], blocks=blocks)
+
+
+def reminder_reply(facts: ReminderFacts, *, time_zone: str) -> Message:
+    """Nobody has acknowledged an open outage this long after it was posted."""
+    after = duration(facts.after)
+    text = (
+        f":alarm_clock: Still unacknowledged {after} after it was posted: {facts.component_name} "
+        f"is down since {local(facts.started_at, time_zone)}. Press Acknowledge on the message above."
+    )
+    return Message(text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
 
 
 def monitoring_message(facts: MonitoringFacts, *, time_zone: str, page_url: str) -> Message:

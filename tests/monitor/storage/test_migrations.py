@@ -163,3 +163,42 @@ def test_people_and_the_audit_log_come_off_and_go_back_on(empty_database_url: st
             ).scalars()
             assert set(triggers) == {"audit_log_append_only", "audit_log_no_truncate"}
     engine.dispose()
+
+
+def test_the_slack_event_kinds_come_off_and_go_back_on(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    migrate(engine)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0012")
+    kinds = {c["name"]: c["sqltext"] for c in inspect(engine).get_check_constraints("outbox_events")}
+    assert "acknowledged" not in str(kinds["ck_outbox_events_kind"])
+    migrate(engine)
+    kinds = {c["name"]: c["sqltext"] for c in inspect(engine).get_check_constraints("outbox_events")}
+    assert "'reminder'" in str(kinds["ck_outbox_events_kind"])
+    actions = {c["name"]: c["sqltext"] for c in inspect(engine).get_check_constraints("audit_log")}
+    assert "'slack_user_set'" in str(actions["ck_audit_log_action"])
+    engine.dispose()
+
+
+def test_a_component_nobody_watches_when_the_gaps_table_arrives_gets_its_open_gap(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0011")
+        connection.execute(
+            text(
+                "INSERT INTO components (id, name, position, active, watch_state, watch_state_since,"
+                " merge_gap_seconds, created_at, updated_at) VALUES"
+                " ('pr', 'PR', 0, true, 'unknown', '2026-11-20 14:00:00+00:00', 600, '2026-11-01 00:00:00+00:00',"
+                " '2026-11-20 14:05:00+00:00'),"
+                " ('tr', 'TR', 1, true, 'watched', NULL, 600, '2026-11-01 00:00:00+00:00', '2026-11-20 14:05:00+00:00')"
+            )
+        )
+    migrate(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT component_id, ended_at FROM monitoring_gaps")).all()
+    assert [(row[0], row[1]) for row in rows] == [("pr", None)]
+    engine.dispose()

@@ -83,6 +83,11 @@ DASHBOARD_ROUTES: dict[tuple[str, str], Role | None] = {
     ("POST", "/ops/maintenance/<int:maintenance_id>/cancel"): Role.OPS,
 }
 
+# Routes that act on outages from outside the ops API, and what they trust instead of a bearer token.
+SIGNED_ELSEWHERE: dict[tuple[str, str], str] = {
+    ("POST", "/slack/interactivity"): "Slack's request signature (SLACK_SIGNING_SECRET)",
+}
+
 # Values for each path parameter that name nothing: an allowed request reaches the view and gets its 404
 # or 422, so nothing is changed by this test and each case can share one database.
 ARGUMENTS: dict[str, Any] = {
@@ -195,6 +200,21 @@ def test_the_matrix_changed_nothing(desk: tuple[Runtime, dict[str, str | None]])
         actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
     # Only the fixture's people, tokens and revocation, made at the command line.
     assert {action.value for action in actions} == {"person_created", "token_created", "token_revoked"}
+
+
+def test_routes_signed_elsewhere_take_no_bearer_token(app: Flask, desk: tuple[Runtime, dict[str, str | None]]) -> None:
+    # An admin's token is not Slack's signature: without the signature nothing is acknowledged.
+    found = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/slack/")
+        for method in (rule.methods or set()) - SAFE
+    }
+    assert found == SIGNED_ELSEWHERE.keys()
+    client = app.test_client()
+    for method, rule in SIGNED_ELSEWHERE:
+        response = call(client, method, rule, desk[1]["bootstrap"])
+        assert response.status_code in (401, 503), response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

@@ -123,6 +123,7 @@ CALLS = [
     Call("POST", "/api/v1/paper-filing-requests", 422, data=b"{}"),
     Call("GET", "/paper-filing", 200),
     Call("GET", "/metrics", 200),
+    Call("POST", "/slack/interactivity", 503, data=b"payload=%7B%7D"),  # no signing secret set here
 ]
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.notify.channel import Message, SendError
+from monitor.notify.channel import Message, MessageRef, SendError
 from monitor.notify.slack.channel import SlackChannel
 from tests.conftest import SlackStandIn
 
@@ -43,3 +43,33 @@ def test_a_post_carries_its_marker_so_it_can_be_found_again(slack: SlackStandIn)
 
 def test_the_token_never_appears_in_the_channel_s_repr(slack: SlackStandIn) -> None:
     assert "xoxb-secret-token" not in repr(channel(slack))
+
+
+def test_a_short_rate_limit_is_waited_out_once_and_the_post_goes_through(slack: SlackStandIn) -> None:
+    slack.rate_limited = [1]
+    sent = channel(slack).post(Message("text"), marker="m-1")
+    assert slack.methods() == ["chat.postMessage", "chat.postMessage"]
+    assert [m["ts"] for m in slack.posts()] == [sent.external_id]
+
+
+def test_a_long_or_repeated_rate_limit_is_a_passing_error_carrying_retry_after(slack: SlackStandIn) -> None:
+    slack.rate_limited = [45]
+    with pytest.raises(SendError) as long_wait:
+        channel(slack).post(Message("text"), marker="m-1")
+    assert (long_wait.value.permanent, long_wait.value.retry_after) == (False, 45)
+    assert slack.methods() == ["chat.postMessage"]  # not waited for in place
+
+    slack.rate_limited = [1, 2]
+    with pytest.raises(SendError) as again:
+        channel(slack).update(MessageRef("C0OUTAGES", "1.2"), Message("text"))
+    assert again.value.retry_after == 2  # one wait in place, then the outbox's turn
+    assert slack.posts() == []
+
+
+def test_a_reply_goes_in_the_thread_and_is_found_there_not_in_the_history(slack: SlackStandIn) -> None:
+    parent = channel(slack).post(Message("outage"), marker="parent")
+    reply = channel(slack).post(Message("update"), marker="reply-1", thread=parent)
+    assert slack.replies(parent.external_id)[0]["ts"] == reply.external_id
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    assert channel(slack).find("reply-1", since=since) is None
+    assert channel(slack).find("reply-1", since=since, thread=parent) == reply

@@ -8,9 +8,11 @@ from monitor.notify.slack.render import (
     LocationSightFacts,
     MonitoringFacts,
     OutageFacts,
+    UpdateFacts,
     location_message,
     monitoring_message,
     outage_message,
+    update_reply,
 )
 from monitor.storage.enums import EndReason, OutageSource, Severity
 
@@ -137,3 +139,35 @@ def test_an_open_outage_says_its_severity_where_it_fails_which_locations_are_bli
     assert "*Major outage* from 2026-11-20 10:30:00 EST" in body
     slow = outage_message(facts(ended_at=None, end_reason=None, severity=Severity.DEGRADED_PERFORMANCE), **PAGE)
     assert slow.text.startswith("Degraded performance: Permanent residence portal is slow since")
+
+
+def test_an_open_unacknowledged_outage_has_the_button_and_links_to_its_page_and_evidence() -> None:
+    message = outage_message(facts(first_check_id=41, severity=Severity.PARTIAL_OUTAGE), **PAGE)
+    body = message.blocks[1]["text"]["text"]
+    assert "*Component:* Permanent residence portal" in body and "*Severity:* Partial outage" in body
+    links = message.blocks[2]["elements"][0]["text"]
+    assert "<https://status.example/ops/outages/7|dashboard>" in links
+    assert "<https://status.example/ops/outages/7#evidence|evidence of the failed checks>" in links
+    [button] = message.blocks[3]["elements"]
+    assert (button["action_id"], button["value"], button["text"]["text"]) == ("acknowledge_outage", "7", "Acknowledge")
+
+
+def test_an_acknowledged_outage_says_by_whom_and_when_and_has_no_button() -> None:
+    message = outage_message(facts(acknowledged_by="marie", acknowledged_at=ENDED), **PAGE)
+    assert "*Acknowledged by* marie at 2026-11-20 10:30:00 EST" in message.blocks[1]["text"]["text"]
+    assert [block["type"] for block in message.blocks] == ["header", "section", "context"]
+
+
+def test_an_ended_outage_has_no_button() -> None:
+    message = outage_message(facts(ended_at=ENDED, end_reason=EndReason.RECOVERED), **PAGE)
+    assert "actions" not in [block["type"] for block in message.blocks]
+
+
+def test_an_update_reply_shows_what_was_typed_not_slack_markup() -> None:
+    update = UpdateFacts(7, "Employer portal", "marie", "<!channel> fixed by <@U1>", True, ENDED)
+    reply = update_reply(update, time_zone="America/Toronto")
+    assert (
+        reply.text
+        == "Public update (on the status page) on Employer portal by marie: &lt;!channel&gt; fixed by &lt;@U1&gt;"
+    )
+    assert "marie at 2026-11-20 10:30:00 EST" in reply.blocks[1]["elements"][0]["text"]
