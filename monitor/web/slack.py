@@ -4,8 +4,9 @@ Trust comes from Slack's signature alone (SLACK_SIGNING_SECRET, checked by slack
 SignatureVerifier over the raw body and X-Slack-Request-Timestamp): no bearer token, no session, no
 CSRF token (Slack has none to send). A bad or missing signature, or a timestamp more than five
 minutes from our clock (a replay), is a 401 and nothing is done. A genuine request is answered 200
-at once; whatever stopped the action is told to the person who pressed the button, in Slack, by a
-job of its own, so this answer never waits on Slack.
+at once, even one whose payload cannot be read (the problem is logged and named in the body);
+whatever stopped the action is told to the person who pressed the button, in Slack, by a job of its
+own, so this answer never waits on Slack.
 """
 
 from __future__ import annotations
@@ -90,7 +91,10 @@ def interactivity() -> Response | tuple[Response, int]:
     try:
         clicks = interactive.parse_payload(_payload_field(body))
     except InvalidInput as exc:
-        return jsonify({"error": "invalid_payload", "message": str(exc), "field": exc.field}), 400
+        # Signed, so it came from Slack: a genuine request is always answered 200. With no user or
+        # response_url to tell, the problem is logged and named in the body, and nothing is done.
+        log.warning("a signed Slack request had a payload PortalWatch cannot read: %s", exc)
+        return jsonify({"error": "invalid_payload", "message": str(exc), "field": exc.field}), 200
     for click in clicks:
         try:
             answer = interactive.handle_click(runtime, click)
