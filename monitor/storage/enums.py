@@ -205,7 +205,7 @@ CONSUMERS: dict[EventKind, tuple[Consumer, ...]] = {
     EventKind.CASES_IMPORTED: (Consumer.RELIEF,),
     EventKind.DELIVERY_FAILING: (Consumer.SLACK,),
     EventKind.OUTAGE_DECLARED: (Consumer.RELIEF, Consumer.SLACK),
-    EventKind.OUTAGE_CORRECTED: (Consumer.RELIEF,),
+    EventKind.OUTAGE_CORRECTED: (Consumer.RELIEF, Consumer.SLACK),  # Slack: its message shows the new facts
     EventKind.MAINTENANCE_CHANGED: (Consumer.RELIEF,),
     EventKind.LOCATION_BLIND: (Consumer.SLACK,),
     EventKind.LOCATION_SEEING: (Consumer.SLACK,),

@@ -70,6 +70,7 @@ OUTAGE_KINDS = frozenset(
         EventKind.OUTAGE_REOPENED,
         EventKind.SEVERITY_CHANGED,
         EventKind.OUTAGE_ACKNOWLEDGED,
+        EventKind.OUTAGE_CORRECTED,  # new bounds or severity, or a false positive
     }
 )
 # Events posted as replies in the thread of their outage's message.

@@ -115,6 +115,22 @@ def test_an_acknowledgement_updates_the_message_in_place_to_say_who_and_drops_th
     assert not [block for block in message["blocks"] if block["type"] == "actions"]
 
 
+def test_a_false_positive_updates_the_message_in_place_to_say_so(runtime: Runtime, slack: SlackStandIn) -> None:
+    outage_id, deliveries = open_outage(runtime)
+    deliver_all(runtime, deliveries + feed(runtime, (15, True), (20, True)))  # opened, then resolved
+    with transaction(runtime.sessions) as session:
+        desk.mark_false_positive(
+            session, marie(runtime), outage_id, reason="our own proxy", now=T0 + timedelta(seconds=30)
+        )
+    [corrected] = pending_for(runtime, f"outage:{outage_id}")
+    at(runtime, T0 + timedelta(seconds=30))
+    assert deliver(runtime, corrected).outcome is Outcome.DONE
+    assert slack.methods()[-1] == "chat.update"
+    [message] = slack.posts()
+    text = "\n".join(str(block) for block in message["blocks"])
+    assert "Marked a false positive" in text
+
+
 def test_each_update_is_one_thread_reply_public_or_internal(runtime: Runtime, slack: SlackStandIn) -> None:
     outage_id, deliveries = open_outage(runtime)
     deliver_all(runtime, deliveries)
