@@ -16,19 +16,14 @@ from monitor.storage.enums import ComponentStatus, LocationSight, OutageSource
 from monitor.storage.models import Component, Location, Outage, OutageChange, Probe, ProbeState
 from monitor.timefmt import iso
 from monitor.usecases.checks import quorum_for, streak_of
+from monitor.usecases.outages import by_outage
 
 
 def outage_history(session: Session, outage_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
     """Each outage's changes in time order: opened, severity rose or fell, reopened, ended."""
-    ids = list(outage_ids)
-    history: dict[int, list[dict[str, Any]]] = {outage_id: [] for outage_id in ids}
-    if not ids:
-        return history
-    rows = session.scalars(
-        select(OutageChange).where(OutageChange.outage_id.in_(ids)).order_by(OutageChange.at, OutageChange.id)
-    )
-    for change in rows:
-        history[change.outage_id].append(
+    changes = by_outage(session, OutageChange, outage_ids, OutageChange.at, OutageChange.id)
+    return {
+        outage_id: [
             {
                 "kind": change.kind.value,
                 "severity": change.severity.value,
@@ -36,8 +31,10 @@ def outage_history(session: Session, outage_ids: Iterable[int]) -> dict[int, lis
                 "recorded_at": iso(change.recorded_at),
                 **({"detail": change.detail} if change.detail else {}),
             }
-        )
-    return history
+            for change in rows
+        ]
+        for outage_id, rows in changes.items()
+    }
 
 
 def component_states(session: Session, *, now: datetime) -> list[dict[str, Any]]:

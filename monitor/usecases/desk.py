@@ -287,13 +287,7 @@ def acknowledgements_of(session: Session, outage_ids: Iterable[int]) -> dict[int
 
 def updates_of(session: Session, outage_ids: Iterable[int]) -> dict[int, list[OutageUpdate]]:
     """Each outage's updates, public and internal, oldest first."""
-    ids = list(outage_ids)
-    found: dict[int, list[OutageUpdate]] = {outage_id: [] for outage_id in ids}
-    if not ids:
-        return found
-    for row in session.scalars(select(OutageUpdate).where(OutageUpdate.outage_id.in_(ids)).order_by(OutageUpdate.id)):
-        found[row.outage_id].append(row)
-    return found
+    return outages.by_outage(session, OutageUpdate, outage_ids, OutageUpdate.id)
 
 
 def update_json(update: OutageUpdate) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +29,9 @@ MAX_REASON = 2000
 MAX_ID = 2**63 - 1  # the largest id a BIGINT column holds: a larger one names nothing
 CORRECTABLE = ("started_at", "ended_at", "severity")
 SEVERITIES = ", ".join(severity.value for severity in Severity)
+
+
+R = TypeVar("R")  # a row of a table keyed by outage
 
 
 class InvalidInput(ValueError):
@@ -301,18 +304,22 @@ def mark_false_positive(
     return outage, correction
 
 
-def corrections_of(session: Session, outage_ids: Iterable[int]) -> dict[int, list[OutageCorrection]]:
-    """Each outage's corrections, oldest first."""
+def by_outage(session: Session, model: type[R], outage_ids: Iterable[int], *order: Any) -> dict[int, list[R]]:
+    """The rows of `model` (a table with an `outage_id`) of each of these outages, in `order`; every outage
+    asked for has its list, empty when it has none. One query, however many outages."""
     ids = list(outage_ids)
-    found: dict[int, list[OutageCorrection]] = {outage_id: [] for outage_id in ids}
+    found: dict[int, list[R]] = {outage_id: [] for outage_id in ids}
     if not ids:
         return found
-    rows = session.scalars(
-        select(OutageCorrection).where(OutageCorrection.outage_id.in_(ids)).order_by(OutageCorrection.id)
-    )
-    for correction in rows:
-        found[correction.outage_id].append(correction)
+    column = model.outage_id  # type: ignore[attr-defined]
+    for row in session.scalars(select(model).where(column.in_(ids)).order_by(*order)):
+        found[row.outage_id].append(row)  # type: ignore[attr-defined]
     return found
+
+
+def corrections_of(session: Session, outage_ids: Iterable[int]) -> dict[int, list[OutageCorrection]]:
+    """Each outage's corrections, oldest first."""
+    return by_outage(session, OutageCorrection, outage_ids, OutageCorrection.id)
 
 
 def correction_json(correction: OutageCorrection) -> dict[str, Any]:
