@@ -25,7 +25,9 @@ def duration(delta: timedelta) -> str:
     minutes, seconds = divmod(seconds, 60)
     parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
     text = " ".join(p for p in parts if p)
-    return text if days or hours else (f"{text} {seconds}s".strip())
+    if days or hours or (minutes and not seconds):
+        return text  # "15m", not "15m 0s"
+    return f"{text} {seconds}s".strip()
 
 
 # --- moments as people say them, in English and in Canadian French ---------------------------------

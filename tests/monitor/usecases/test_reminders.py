@@ -70,7 +70,7 @@ def test_each_threshold_is_reminded_of_once_as_a_reply_in_the_outage_s_thread(
     parent = slack.top_level()[0]["ts"]
     texts = [reply["text"] for reply in slack.replies(parent)]
     assert texts == [
-        ":alarm_clock: Still unacknowledged 15m 0s after it was posted: Permanent residence portal is down since "
+        ":alarm_clock: Still unacknowledged 15m after it was posted: Permanent residence portal is down since "
         "2026-11-20 09:00:05 EST. Press Acknowledge on the message above.",
         ":alarm_clock: Still unacknowledged 1h after it was posted: Permanent residence portal is down since "
         "2026-11-20 09:00:05 EST. Press Acknowledge on the message above.",
