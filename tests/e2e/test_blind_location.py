@@ -18,7 +18,7 @@ from monitor.storage.enums import LocationSight
 from monitor.storage.models import Check, Location, Outage
 from monitor.web import create_app
 from tests.conftest import TEST_DATA_DIR, free_port, make_runtime, portal_config
-from tests.e2e.test_distributed import start, stop
+from tests.e2e.test_distributed import start, stop, stopped_after
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY")
 
@@ -72,43 +72,37 @@ def test_a_location_behind_a_dead_proxy_is_blind_opens_no_outage_and_sees_again_
         start([*worker, "--locations", "montreal", "--probes-only"], behind_dead_proxy, logs[2]),
     ]
     try:
-        wait_for(
-            "montreal blind with several checks recorded from each location",
-            lambda: (
-                sight(runtime, "montreal") == LocationSight.BLIND
-                and len(checks_at(runtime, "montreal")) >= 6
-                and len(checks_at(runtime, "toronto")) >= 6
-            ),
-        )
-        montreal = checks_at(runtime, "montreal")
-        assert all(not check.ok and check.blind for check in montreal)
-        assert all(check.error_class is not None and check.error_class.value == "connect" for check in montreal)
-        toronto = checks_at(runtime, "toronto")
-        assert all(check.ok and not check.blind for check in toronto)
-        with transaction(runtime.sessions) as session:
-            assert session.scalars(select(Outage)).all() == []
+        with stopped_after(processes, logs):
+            wait_for(
+                "montreal blind with several checks recorded from each location",
+                lambda: (
+                    sight(runtime, "montreal") == LocationSight.BLIND
+                    and len(checks_at(runtime, "montreal")) >= 6
+                    and len(checks_at(runtime, "toronto")) >= 6
+                ),
+            )
+            montreal = checks_at(runtime, "montreal")
+            assert all(not check.ok and check.blind for check in montreal)
+            assert all(check.error_class is not None and check.error_class.value == "connect" for check in montreal)
+            toronto = checks_at(runtime, "toronto")
+            assert all(check.ok and not check.blind for check in toronto)
+            with transaction(runtime.sessions) as session:
+                assert session.scalars(select(Outage)).all() == []
 
-        client = create_app(runtime).test_client()
-        answer = client.get("/api/ops/locations", headers={"Authorization": "Bearer ops-secret"})
-        shown = {row["name"]: row for row in answer.get_json()["locations"]}
-        assert shown["montreal"]["blind"] is True and shown["montreal"]["control_error"]
-        assert shown["toronto"]["sight"] == "seeing"
+            client = create_app(runtime).test_client()
+            answer = client.get("/api/ops/locations", headers={"Authorization": "Bearer ops-secret"})
+            shown = {row["name"]: row for row in answer.get_json()["locations"]}
+            assert shown["montreal"]["blind"] is True and shown["montreal"]["control_error"]
+            assert shown["toronto"]["sight"] == "seeing"
 
-        # Its way out is repaired (a worker without the dead proxy takes over): it sees again by itself.
-        stop(processes.pop())
-        processes.append(start([*worker, "--locations", "montreal", "--probes-only"], env, logs[3]))
-        wait_for("montreal seeing again", lambda: sight(runtime, "montreal") == LocationSight.SEEING)
-        wait_for("a counted check from montreal", lambda: any(not c.blind for c in checks_at(runtime, "montreal")))
-        counted = [c for c in checks_at(runtime, "montreal") if not c.blind]
-        assert all(check.ok for check in counted)
-        with transaction(runtime.sessions) as session:
-            assert session.scalars(select(Outage)).all() == []
-    except BaseException:
-        for log in logs:
-            if log.exists():
-                print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-4000:]}")
-        raise
+            # Its way out is repaired (a worker without the dead proxy takes over): it sees again by itself.
+            stop(processes.pop())
+            processes.append(start([*worker, "--locations", "montreal", "--probes-only"], env, logs[3]))
+            wait_for("montreal seeing again", lambda: sight(runtime, "montreal") == LocationSight.SEEING)
+            wait_for("a counted check from montreal", lambda: any(not c.blind for c in checks_at(runtime, "montreal")))
+            counted = [c for c in checks_at(runtime, "montreal") if not c.blind]
+            assert all(check.ok for check in counted)
+            with transaction(runtime.sessions) as session:
+                assert session.scalars(select(Outage)).all() == []
     finally:
-        for process in processes:
-            stop(process)
         runtime.close()

@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +39,22 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+@contextmanager
+def stopped_after(processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> Iterator[None]:
+    """Stop every process in `processes` (as the list stands at the end) however the block ends; if it
+    failed, print the end of each log first."""
+    try:
+        yield
+    except BaseException:
+        for log in logs:
+            if log.exists():
+                print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-4000:]}")
+        raise
+    finally:
+        for process in processes:
+            stop(process)
 
 
 @pytest.mark.timeout(180)

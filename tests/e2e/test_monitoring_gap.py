@@ -19,7 +19,7 @@ from monitor.storage.models import Check, Component, MonitoringGap, Outage, Prob
 from monitor.web import create_app
 from tests.conftest import SlackStandIn, make_runtime
 from tests.e2e.test_blind_location import wait_for
-from tests.e2e.test_distributed import start, stop
+from tests.e2e.test_distributed import start, stopped_after
 
 COMPONENT = "pr-portal"
 
@@ -55,42 +55,36 @@ def test_killed_workers_make_a_gap_that_is_neither_uptime_nor_outage_and_monitor
         start(probe_worker, env, logs[2]),
     ]
     try:
-        wait_for("checks of the portal arriving", lambda: checks(runtime) >= 6)
-        # Uptime counts from here: the probes were set up at the wall clock's now when the test's runtime
-        # applied the configuration, moments ago.
-        with transaction(runtime.sessions) as session:
-            session.execute(update(Probe).values(activated_at=runtime.clock()))
-        killed = processes.pop()
-        os.killpg(killed.pid, signal.SIGKILL)  # the probe worker dies mid-work, as a crashed host does
-        killed.wait(timeout=10)
-        wait_for("the component unknown", lambda: watch_state(runtime) == WatchState.UNKNOWN)
-        (gap,) = gaps(runtime)
-        assert gap.ended_at is None
-        summary = client.get("/api/v2/summary.json").get_json()
-        shown = {c["id"]: c for c in summary["components"]}[COMPONENT]
-        assert shown["status"] == "unknown"
-        assert shown["monitoring"]["last_check_seen_at"] == gap.started_at.isoformat()
-        assert "Monitoring interrupted" in client.get("/").get_data(as_text=True)
-        slack.wait_for(lambda calls: any("Monitoring interrupted" in c["body"].get("text", "") for c in calls))
+        with stopped_after(processes, logs):
+            wait_for("checks of the portal arriving", lambda: checks(runtime) >= 6)
+            # Uptime counts from here: the probes were set up at the wall clock's now when the test's runtime
+            # applied the configuration, moments ago.
+            with transaction(runtime.sessions) as session:
+                session.execute(update(Probe).values(activated_at=runtime.clock()))
+            killed = processes.pop()
+            os.killpg(killed.pid, signal.SIGKILL)  # the probe worker dies mid-work, as a crashed host does
+            killed.wait(timeout=10)
+            wait_for("the component unknown", lambda: watch_state(runtime) == WatchState.UNKNOWN)
+            (gap,) = gaps(runtime)
+            assert gap.ended_at is None
+            summary = client.get("/api/v2/summary.json").get_json()
+            shown = {c["id"]: c for c in summary["components"]}[COMPONENT]
+            assert shown["status"] == "unknown"
+            assert shown["monitoring"]["last_check_seen_at"] == gap.started_at.isoformat()
+            assert "Monitoring interrupted" in client.get("/").get_data(as_text=True)
+            slack.wait_for(lambda calls: any("Monitoring interrupted" in c["body"].get("text", "") for c in calls))
 
-        processes.append(start(probe_worker, env, logs[3]))
-        wait_for("the component watched again", lambda: watch_state(runtime) == WatchState.WATCHED, timeout=90)
-        (gap,) = gaps(runtime)
-        assert gap.ended_at is not None and gap.ended_at > gap.started_at
-        with transaction(runtime.sessions) as session:
-            assert session.scalars(select(Outage)).all() == []  # nobody saw the portal fail: no outage
-        day = client.get("/api/v1/uptime").get_json()["components"][COMPONENT]["1d"]
-        unwatched = (gap.ended_at - gap.started_at).total_seconds()
-        assert day["downtime_seconds"] == 0 and day["uptime_percent"] == 100.0
-        assert abs(day["monitoring_gap_seconds"] - unwatched) <= 1
-        assert day["observed_seconds"] < (runtime.clock() - gap.started_at).total_seconds()
-        slack.wait_for(lambda calls: any("Monitoring resumed" in c["body"].get("text", "") for c in calls))
-    except BaseException:
-        for log in logs:
-            if log.exists():
-                print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-4000:]}")
-        raise
+            processes.append(start(probe_worker, env, logs[3]))
+            wait_for("the component watched again", lambda: watch_state(runtime) == WatchState.WATCHED, timeout=90)
+            (gap,) = gaps(runtime)
+            assert gap.ended_at is not None and gap.ended_at > gap.started_at
+            with transaction(runtime.sessions) as session:
+                assert session.scalars(select(Outage)).all() == []  # nobody saw the portal fail: no outage
+            day = client.get("/api/v1/uptime").get_json()["components"][COMPONENT]["1d"]
+            unwatched = (gap.ended_at - gap.started_at).total_seconds()
+            assert day["downtime_seconds"] == 0 and day["uptime_percent"] == 100.0
+            assert abs(day["monitoring_gap_seconds"] - unwatched) <= 1
+            assert day["observed_seconds"] < (runtime.clock() - gap.started_at).total_seconds()
+            slack.wait_for(lambda calls: any("Monitoring resumed" in c["body"].get("text", "") for c in calls))
     finally:
-        for process in processes:
-            stop(process)
         runtime.close()
