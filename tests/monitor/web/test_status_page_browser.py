@@ -49,8 +49,9 @@ def test_status_page_shows_an_outage_as_it_happens_and_its_record_after(
         for page in (phone, desktop):
             page.goto(url)
             assert page.get_by_role("status").inner_text() == "Partial System Outage"
-            assert page.locator("#component-pr-portal").inner_text().split("\n")[-1] == "Major outage"
-            assert page.locator("#component-employer-portal").inner_text().endswith("Operational")
+            assert page.locator("#component-pr-portal .status").inner_text() == "Major outage"
+            assert page.locator("#component-employer-portal .status").inner_text() == "Operational"
+            assert "% uptime over the last 90 days" in page.locator("#component-pr-portal .uptime").inner_text()
             ongoing = page.locator('tr[data-ongoing="true"]')
             assert ongoing.count() == 1
             assert "Ongoing" in ongoing.inner_text() and "EST" in ongoing.inner_text()
