@@ -30,6 +30,8 @@ from monitor.storage.engine import transaction
 from monitor.storage.enums import LetterState
 from monitor.storage.models import Component, Letter, Outage, PaperAuthorisation, ReliefDecision
 from monitor.timefmt import local
+from monitor.usecases import people
+from monitor.usecases.audit import CLI
 from monitor.usecases.cases import import_cases_text
 
 HERE = Path(__file__).resolve().parent
@@ -37,6 +39,16 @@ DEMO_COMPONENTS = ["pr-portal", "representative-portal", "employer-portal", "sig
 
 
 DEMO_TOKEN = "demo-token"  # well known on purpose: the demo listens on 127.0.0.1 only
+# Someone to sign in to the dashboard as (ops: may acknowledge, post updates, correct); same reasoning.
+DEMO_PERSON, DEMO_PASSWORD = "demo-ops", "demo-password-on-loopback"
+
+
+def add_demo_person(runtime: Runtime) -> None:
+    password_hash = people.prepare_password(DEMO_PASSWORD)  # slow on purpose: outside the transaction
+    with transaction(runtime.sessions) as session:
+        people.create_person(
+            session, CLI, name=DEMO_PERSON, role="ops", now=runtime.clock(), password_hash=password_hash
+        )
 
 
 def demo_settings(database: Path, config_path: str) -> Settings:
@@ -113,12 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     buffer = io.StringIO()
     write_cases_csv(cases, buffer)
     imported = import_cases_text(runtime, buffer.getvalue(), source="demo cases").rows
+    add_demo_person(runtime)
 
     print(
         f"""
 PortalWatch demo
   status page      http://127.0.0.1:{args.port}/
   summary.json     http://127.0.0.1:{args.port}/api/v2/summary.json
+  ops dashboard    http://127.0.0.1:{args.port}/ops/  (sign in as {DEMO_PERSON}, password {DEMO_PASSWORD})
   ops API          curl -H 'Authorization: Bearer {DEMO_TOKEN}' \\
                         http://127.0.0.1:{args.port}/api/ops/outages
   flaky portal     {portal.url}/  (the permanent residence portal fails ~20 s in, for 50 s; every 3 minutes)
