@@ -441,10 +441,18 @@ ANNOUNCE_FIELDS = ("components", "starts_at", "ends_at", "announced_at", "title"
 ANNOUNCE_REQUIRED = ("components", "starts_at", "ends_at", "title")
 
 
+# The desk's use cases say what went wrong by raising; every ops route answers the same way for each.
+@ops.errorhandler(outages.NotFound)
+def _not_found(exc: outages.NotFound) -> tuple[Response, int]:
+    return error_response(404, "not_found", str(exc)), 404
+
+
+@ops.errorhandler(outages.InvalidInput)
 def _invalid(exc: outages.InvalidInput) -> tuple[Response, int]:
     return error_response(422, "invalid_input", str(exc), field=exc.field), 422
 
 
+@ops.errorhandler(outages.Conflict)
 def _conflict(exc: outages.Conflict) -> tuple[Response, int]:
     return error_response(409, "conflict", exc.message, field=exc.field), 409
 
@@ -480,24 +488,21 @@ def _pending(session: Session, subject: str) -> list[int]:
 def declare_outage() -> tuple[Response, int]:
     """Record an outage the probes did not see (the portal's operator reported it, say)."""
     runtime = current_runtime()
-    try:
-        body = _json_object(DECLARE_FIELDS, DECLARE_REQUIRED)
-        with transaction(runtime.sessions) as session:
-            outage = desk.declare_outage(
-                session,
-                current_actor(),
-                component_id=body["component"],
-                started_at=body["started_at"],
-                ended_at=body.get("ended_at"),
-                severity=body["severity"],
-                reason=body["reason"],
-                now=runtime.clock(),
-                grace_days=runtime.config.relief.grace_days,
-            )
-            outage_id = outage.id
-            deliveries = _pending(session, outage_subject(outage_id))
-    except outages.InvalidInput as exc:
-        return _invalid(exc)
+    body = _json_object(DECLARE_FIELDS, DECLARE_REQUIRED)
+    with transaction(runtime.sessions) as session:
+        outage = desk.declare_outage(
+            session,
+            current_actor(),
+            component_id=body["component"],
+            started_at=body["started_at"],
+            ended_at=body.get("ended_at"),
+            severity=body["severity"],
+            reason=body["reason"],
+            now=runtime.clock(),
+            grace_days=runtime.config.relief.grace_days,
+        )
+        outage_id = outage.id
+        deliveries = _pending(session, outage_subject(outage_id))
     _deliver_soon(deliveries)
     [shown] = _outage_rows(where=[Outage.id == outage_id], limit=1)
     response = jsonify(shown)
@@ -512,22 +517,15 @@ def correct_outage(outage_id: int) -> tuple[Response, int]:
     # An unknown outage is a 404 whatever the body says.
     if not _known_outage(outage_id):
         return error_response(404, "not_found", f"no outage {outage_id}"), 404
-    try:
-        body = _json_object(CORRECT_FIELDS, ("reason",))
-        changes = {name: body[name] for name in outages.CORRECTABLE if name in body}
-        if not changes:
-            raise outages.InvalidInput("body", "nothing to correct: give started_at, ended_at or severity")
-        with transaction(runtime.sessions) as session:
-            desk.correct_outage(
-                session, current_actor(), outage_id, changes=changes, reason=body["reason"], now=runtime.clock()
-            )
-            deliveries = _pending(session, outage_subject(outage_id))
-    except outages.NotFound as exc:
-        return error_response(404, "not_found", str(exc)), 404
-    except outages.InvalidInput as exc:
-        return _invalid(exc)
-    except outages.Conflict as exc:
-        return _conflict(exc)
+    body = _json_object(CORRECT_FIELDS, ("reason",))
+    changes = {name: body[name] for name in outages.CORRECTABLE if name in body}
+    if not changes:
+        raise outages.InvalidInput("body", "nothing to correct: give started_at, ended_at or severity")
+    with transaction(runtime.sessions) as session:
+        desk.correct_outage(
+            session, current_actor(), outage_id, changes=changes, reason=body["reason"], now=runtime.clock()
+        )
+        deliveries = _pending(session, outage_subject(outage_id))
     _deliver_soon(deliveries)
     [shown] = _outage_rows(where=[Outage.id == outage_id], limit=1)
     return jsonify(shown), 200
@@ -544,12 +542,9 @@ def _known_outage(outage_id: int) -> bool:
 def acknowledge_outage(outage_id: int) -> tuple[Response, int]:
     """Say someone is on it: the first acknowledgement stands (again: the same answer, nothing recorded)."""
     runtime = current_runtime()
-    try:
-        with transaction(runtime.sessions) as session:
-            desk.acknowledge(session, current_actor(), outage_id, now=runtime.clock())
-            deliveries = _pending(session, outage_subject(outage_id))
-    except outages.NotFound as exc:
-        return error_response(404, "not_found", str(exc)), 404
+    with transaction(runtime.sessions) as session:
+        desk.acknowledge(session, current_actor(), outage_id, now=runtime.clock())
+        deliveries = _pending(session, outage_subject(outage_id))
     _deliver_soon(deliveries)
     [shown] = _outage_rows(where=[Outage.id == outage_id], limit=1)
     return jsonify(shown), 200
@@ -564,24 +559,19 @@ def post_outage_update(outage_id: int) -> tuple[Response, int]:
     if not _known_outage(outage_id):
         return error_response(404, "not_found", f"no outage {outage_id}"), 404
     runtime = current_runtime()
-    try:
-        body = _json_object(UPDATE_FIELDS, ("body",))
-        with transaction(runtime.sessions) as session:
-            update = desk.post_update(
-                session,
-                current_actor(),
-                outage_id,
-                body=body["body"],
-                public=body.get("public", False),
-                language=body.get("language"),
-                now=runtime.clock(),
-            )
-            shown = {**desk.update_json(update), "outage_id": outage_id}
-            deliveries = _pending(session, desk.update_subject(outage_id, update.id))
-    except outages.NotFound as exc:
-        return error_response(404, "not_found", str(exc)), 404
-    except outages.InvalidInput as exc:
-        return _invalid(exc)
+    body = _json_object(UPDATE_FIELDS, ("body",))
+    with transaction(runtime.sessions) as session:
+        update = desk.post_update(
+            session,
+            current_actor(),
+            outage_id,
+            body=body["body"],
+            public=body.get("public", False),
+            language=body.get("language"),
+            now=runtime.clock(),
+        )
+        shown = {**desk.update_json(update), "outage_id": outage_id}
+        deliveries = _pending(session, desk.update_subject(outage_id, update.id))
     _deliver_soon(deliveries)
     return jsonify(shown), 201
 
@@ -592,19 +582,12 @@ def mark_false_positive(outage_id: int) -> tuple[Response, int]:
     if not _known_outage(outage_id):
         return error_response(404, "not_found", f"no outage {outage_id}"), 404
     runtime = current_runtime()
-    try:
-        body = _json_object(("reason",), ("reason",))
-        with transaction(runtime.sessions) as session:
-            _, relief, _ = desk.mark_false_positive(
-                session, current_actor(), outage_id, reason=body["reason"], now=runtime.clock()
-            )
-            deliveries = _pending(session, outage_subject(outage_id))
-    except outages.NotFound as exc:
-        return error_response(404, "not_found", str(exc)), 404
-    except outages.InvalidInput as exc:
-        return _invalid(exc)
-    except outages.Conflict as exc:
-        return _conflict(exc)
+    body = _json_object(("reason",), ("reason",))
+    with transaction(runtime.sessions) as session:
+        _, relief, _ = desk.mark_false_positive(
+            session, current_actor(), outage_id, reason=body["reason"], now=runtime.clock()
+        )
+        deliveries = _pending(session, outage_subject(outage_id))
     _deliver_soon(deliveries)
     [shown] = _outage_rows(where=[Outage.id == outage_id], limit=1)
     return jsonify({**shown, "relief": relief}), 200
@@ -624,10 +607,7 @@ def list_maintenance_windows() -> Response:
 
 @ops.get("/maintenance/<int:maintenance_id>")
 def get_maintenance_window(maintenance_id: int) -> tuple[Response, int]:
-    try:
-        view = maintenance.get_maintenance(db(), maintenance_id, now=current_runtime().clock())
-    except outages.NotFound as exc:
-        return error_response(404, "not_found", str(exc)), 404
+    view = maintenance.get_maintenance(db(), maintenance_id, now=current_runtime().clock())
     return jsonify(maintenance.view_json(view)), 200
 
 
@@ -636,23 +616,20 @@ def announce_maintenance_window() -> tuple[Response, int]:
     """Announce a one-off maintenance window (`announced_at` defaults to now and is never later)."""
     runtime = current_runtime()
     now = runtime.clock()
-    try:
-        body = _json_object(ANNOUNCE_FIELDS, ANNOUNCE_REQUIRED)
-        with transaction(runtime.sessions) as session:
-            window = desk.announce_maintenance(
-                session,
-                current_actor(),
-                components=body["components"],
-                starts_at=body["starts_at"],
-                ends_at=body["ends_at"],
-                title=body["title"],
-                announced_at=body.get("announced_at"),
-                now=now,
-            )
-            shown = maintenance.view_json(maintenance.view_of(window, now=now))
-            deliveries = _pending(session, maintenance.maintenance_subject(window.id))
-    except outages.InvalidInput as exc:
-        return _invalid(exc)
+    body = _json_object(ANNOUNCE_FIELDS, ANNOUNCE_REQUIRED)
+    with transaction(runtime.sessions) as session:
+        window = desk.announce_maintenance(
+            session,
+            current_actor(),
+            components=body["components"],
+            starts_at=body["starts_at"],
+            ends_at=body["ends_at"],
+            title=body["title"],
+            announced_at=body.get("announced_at"),
+            now=now,
+        )
+        shown = maintenance.view_json(maintenance.view_of(window, now=now))
+        deliveries = _pending(session, maintenance.maintenance_subject(window.id))
     _deliver_soon(deliveries)
     response = jsonify(shown)
     response.headers["Location"] = f"/api/ops/maintenance/{shown['id']}"
@@ -664,14 +641,9 @@ def cancel_maintenance_window(maintenance_id: int) -> tuple[Response, int]:
     """Withdraw a window announced through the API; answers the window, now inactive (again: the same)."""
     runtime = current_runtime()
     now = runtime.clock()
-    try:
-        with transaction(runtime.sessions) as session:
-            window = desk.cancel_maintenance(session, current_actor(), maintenance_id, now=now)
-            shown = maintenance.view_json(maintenance.view_of(window, now=now))
-            deliveries = _pending(session, maintenance.maintenance_subject(window.id))
-    except outages.NotFound as exc:
-        return error_response(404, "not_found", str(exc)), 404
-    except outages.Conflict as exc:
-        return _conflict(exc)
+    with transaction(runtime.sessions) as session:
+        window = desk.cancel_maintenance(session, current_actor(), maintenance_id, now=now)
+        shown = maintenance.view_json(maintenance.view_of(window, now=now))
+        deliveries = _pending(session, maintenance.maintenance_subject(window.id))
     _deliver_soon(deliveries)
     return jsonify(shown), 200
